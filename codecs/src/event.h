@@ -32,6 +32,11 @@ typedef struct event {
     json_t *data; /* borrowed from root; always an object */
 } event_t;
 
+/* The largest message value a codec accepts. Domain events are a few KiB;
+ * anything near this is a producer bug, and refusing it bounds the memory a
+ * single message can take. */
+#define CODEC_MESSAGE_MAX (1024 * 1024)
+
 typedef enum codec_result {
     CODEC_OK = 0,
     CODEC_DECODE_ERROR, /* the bytes are not a readable message */

@@ -14,6 +14,9 @@
 /* Room for one "v1,<base64 of 32 bytes>" signature and its NUL. */
 #define SIGN_ONE_MAX 48
 
+/* Room for the whole header: two signatures, a space and the NUL. */
+#define SIGN_HEADER_MAX (2 * SIGN_ONE_MAX)
+
 /*
  * Decodes a "whsec_<base64>" secret (the prefix is optional) into *key.
  * Returns 0, or -1 when the secret is empty, not base64, or too long.
@@ -27,7 +30,7 @@ int sign_key_from_secret(const char *secret, subscription_key_t *key);
  */
 int sign_header(const subscription_key_t *key,
                 const subscription_key_t *previous, const char *msg_id,
-                int64_t timestamp, const char *body, size_t body_len,
-                char *out, size_t out_size);
+                int64_t timestamp, const char *body, size_t body_len, char *out,
+                size_t out_size);
 
 #endif

@@ -1,0 +1,548 @@
+/* Concurrent webhook POSTs with libcurl multi; see deliver.h. */
+
+#include "deliver.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hmap.h"
+#include "metrics.h"
+
+/* Requests to one subscription: those running and those waiting. */
+typedef struct deliver_slot {
+    char *key;
+    int64_t running;
+    delivery_t *queue_head;
+    delivery_t *queue_tail;
+} deliver_slot_t;
+
+struct deliver {
+    const config_t *cfg;
+    CURLM *multi;
+    deliver_prepare_fn prepare;
+    deliver_done_fn done;
+    void *arg;
+    hmap_t *slots; /* subscription id -> deliver_slot_t */
+    CURL **pool;   /* idle easy handles, reused to keep allocations down */
+    size_t n_pool;
+    size_t cap_pool;
+    size_t running;
+    size_t queued;
+    delivery_t *all_head; /* every pending delivery, in submission order */
+    delivery_t *all_tail;
+};
+
+delivery_t *delivery_new(void)
+{
+    delivery_t *d = calloc(1, sizeof(*d));
+
+    if (d != NULL) {
+        d->retry_after_s = -1;
+    }
+    return d;
+}
+
+void delivery_free(delivery_t *d)
+{
+    if (d == NULL) {
+        return;
+    }
+    free(d->url);
+    free(d->body);
+    curl_slist_free_all(d->headers);
+    free(d->subscription_id);
+    free(d);
+}
+
+static bool v4_is_private(uint32_t a)
+{
+    static const struct {
+        uint32_t net;
+        int bits;
+    } ranges[] = {
+        {0x00000000, 8},  /* "this network" */
+        {0x0A000000, 8},  /* 10/8 private */
+        {0x64400000, 10}, /* 100.64/10 shared (CGNAT; some metadata) */
+        {0x7F000000, 8},  /* loopback */
+        {0xA9FE0000, 16}, /* link-local, 169.254.169.254 metadata */
+        {0xAC100000, 12}, /* 172.16/12 private */
+        {0xC0000000, 24}, /* IETF protocol assignments */
+        {0xC0A80000, 16}, /* 192.168/16 private */
+        {0xC6120000, 15}, /* benchmarking */
+        {0xE0000000, 4},  /* multicast */
+        {0xF0000000, 4},  /* reserved, broadcast */
+    };
+
+    for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+        uint32_t mask = 0xFFFFFFFFu << (32 - ranges[i].bits);
+        if ((a & mask) == ranges[i].net) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool deliver_address_is_private(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        return v4_is_private(ntohl(in->sin_addr.s_addr));
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        const uint8_t *b = in6->sin6_addr.s6_addr;
+        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0,    0,
+                                             0, 0, 0, 0, 0xFF, 0xFF};
+        static const uint8_t nat64[12] = {0, 0x64, 0xFF, 0x9B, 0, 0,
+                                          0, 0,    0,    0,    0, 0};
+        static const uint8_t zero[15] = {0};
+
+        if (memcmp(b, v4mapped, 12) == 0 || memcmp(b, nat64, 12) == 0) {
+            uint32_t a = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
+                         (uint32_t)b[14] << 8 | b[15];
+            return v4_is_private(a);
+        }
+        if (memcmp(b, zero, 15) == 0 && (b[15] == 0 || b[15] == 1)) {
+            return true; /* :: and ::1 */
+        }
+        return (b[0] & 0xFE) == 0xFC ||                   /* fc00::/7 unique */
+               (b[0] == 0xFE && (b[1] & 0xC0) == 0x80) || /* fe80::/10 */
+               b[0] == 0xFF;                              /* multicast */
+    }
+    return true; /* anything else (unix sockets...) is never a destination */
+}
+
+/* Checks the address curl is about to connect to: after DNS, so a name
+ * that resolves to an internal address is caught too. */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
+                                 struct curl_sockaddr *address)
+{
+    delivery_t *d = clientp;
+
+    (void)purpose;
+    if (!d->allow_private && deliver_address_is_private(&address->addr)) {
+        d->refused_destination = true;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(address->family, address->socktype, address->protocol);
+}
+
+static size_t keep_response(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    delivery_t *d = ud;
+    size_t n = size * nmemb;
+    size_t room = DELIVER_RESPONSE_MAX - d->response_len;
+
+    if (n > room) {
+        memcpy(d->response + d->response_len, ptr, room);
+        d->response_len += room;
+        d->response[d->response_len] = '\0';
+        /* Stop reading: returning less than given ends the transfer. */
+        d->response_truncated = true;
+        return 0;
+    }
+    memcpy(d->response + d->response_len, ptr, n);
+    d->response_len += n;
+    d->response[d->response_len] = '\0';
+    return n;
+}
+
+deliver_t *deliver_new(const config_t *cfg, deliver_prepare_fn prepare,
+                       deliver_done_fn done, void *arg, char *errstr,
+                       size_t errstr_size)
+{
+    deliver_t *dl = calloc(1, sizeof(*dl));
+
+    if (dl == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    dl->cfg = cfg;
+    dl->prepare = prepare;
+    dl->done = done;
+    dl->arg = arg;
+    dl->multi = curl_multi_init();
+    dl->slots = hmap_new(SIZE_MAX, NULL);
+    if (dl->multi == NULL || dl->slots == NULL) {
+        snprintf(errstr, errstr_size, "cannot initialise libcurl");
+        deliver_free(dl);
+        return NULL;
+    }
+    /* Keep an idle connection per concurrent request for reuse. */
+    curl_multi_setopt(dl->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_inflight);
+    curl_multi_setopt(dl->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    return dl;
+}
+
+static CURL *take_easy(deliver_t *dl)
+{
+    if (dl->n_pool > 0) {
+        CURL *e = dl->pool[--dl->n_pool];
+        curl_easy_reset(e);
+        return e;
+    }
+    return curl_easy_init();
+}
+
+static void give_easy(deliver_t *dl, CURL *e)
+{
+    if (dl->n_pool == dl->cap_pool) {
+        size_t cap = dl->cap_pool ? dl->cap_pool * 2 : 64;
+        CURL **grown = realloc(dl->pool, cap * sizeof(CURL *));
+        if (grown == NULL) {
+            curl_easy_cleanup(e);
+            return;
+        }
+        dl->pool = grown;
+        dl->cap_pool = cap;
+    }
+    dl->pool[dl->n_pool++] = e;
+}
+
+static void finish(deliver_t *dl, delivery_t *d);
+
+static void unlink_all(deliver_t *dl, delivery_t *d)
+{
+    if (d->prev_all != NULL) {
+        d->prev_all->next_all = d->next_all;
+    } else {
+        dl->all_head = d->next_all;
+    }
+    if (d->next_all != NULL) {
+        d->next_all->prev_all = d->prev_all;
+    } else {
+        dl->all_tail = d->prev_all;
+    }
+    d->prev_all = d->next_all = NULL;
+}
+
+/* Configures and adds the transfer; a setup failure completes it at once. */
+static void start(deliver_t *dl, delivery_t *d)
+{
+    const config_t *cfg = dl->cfg;
+    CURL *e = take_easy(dl);
+
+    d->slot->running++;
+    dl->running++;
+    d->easy = e;
+    d->allow_private = cfg->allow_private_destinations;
+    if (e == NULL) {
+        d->result = CURLE_OUT_OF_MEMORY;
+        snprintf(d->error, sizeof(d->error), "out of memory");
+        finish(dl, d);
+        return;
+    }
+    if (dl->prepare(d, dl->arg) != 0) {
+        d->result = CURLE_ABORTED_BY_CALLBACK;
+        finish(dl, d);
+        return;
+    }
+    curl_easy_setopt(e, CURLOPT_URL, d->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, d);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, d->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->body_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, d->headers);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR,
+                     cfg->allow_http ? "http,https" : "https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* An environment proxy would hide the address really connected. */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)cfg->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->request_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_response);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, d);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, d->error);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, d);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+
+    CURLMcode mc = curl_multi_add_handle(dl->multi, e);
+    if (mc != CURLM_OK) {
+        d->result = CURLE_FAILED_INIT;
+        snprintf(d->error, sizeof(d->error), "%s", curl_multi_strerror(mc));
+        finish(dl, d);
+    }
+}
+
+static deliver_slot_t *slot_for(deliver_t *dl, const char *key)
+{
+    void *v;
+    deliver_slot_t *s;
+
+    if (hmap_get(dl->slots, key, 0, &v)) {
+        return v;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->key = strdup(key)) == NULL) {
+        free(s);
+        return NULL;
+    }
+    if (hmap_put(dl->slots, key, s, 0, INT64_MAX) != 0) {
+        free(s->key);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void slot_release_if_idle(deliver_t *dl, deliver_slot_t *s)
+{
+    if (s->running == 0 && s->queue_head == NULL) {
+        char *key = s->key;
+        hmap_del(dl->slots, key);
+        free(key);
+        free(s);
+    }
+}
+
+static bool can_start(const deliver_t *dl, const deliver_slot_t *s)
+{
+    return dl->running < (size_t)dl->cfg->max_inflight &&
+           s->running < dl->cfg->max_inflight_per_subscription;
+}
+
+void deliver_submit(deliver_t *dl, delivery_t *d)
+{
+    deliver_slot_t *s = slot_for(dl, d->subscription_id);
+
+    if (s == NULL) {
+        d->result = CURLE_OUT_OF_MEMORY;
+        snprintf(d->error, sizeof(d->error), "out of memory");
+        dl->done(d, dl->arg);
+        return;
+    }
+    d->slot = s;
+    d->prev_all = dl->all_tail;
+    d->next_all = NULL;
+    if (dl->all_tail != NULL) {
+        dl->all_tail->next_all = d;
+    } else {
+        dl->all_head = d;
+    }
+    dl->all_tail = d;
+    if (s->queue_head == NULL && can_start(dl, s)) {
+        start(dl, d);
+        return;
+    }
+    /* Wait behind the subscription's earlier deliveries. */
+    d->next = NULL;
+    if (s->queue_tail != NULL) {
+        s->queue_tail->next = d;
+    } else {
+        s->queue_head = d;
+    }
+    s->queue_tail = d;
+    dl->queued++;
+    metrics_set(G_QUEUED, (int64_t)dl->queued);
+}
+
+/* Starts queued deliveries of slot s while the bounds allow. */
+static void start_queued(deliver_t *dl, deliver_slot_t *s)
+{
+    while (s->queue_head != NULL && can_start(dl, s)) {
+        delivery_t *d = s->queue_head;
+        s->queue_head = d->next;
+        if (s->queue_head == NULL) {
+            s->queue_tail = NULL;
+        }
+        d->next = NULL;
+        dl->queued--;
+        start(dl, d);
+    }
+    metrics_set(G_QUEUED, (int64_t)dl->queued);
+}
+
+/* After the global bound freed a place: start the oldest queued deliveries
+ * whose subscriptions have room. Rare, since the caller keeps the pending
+ * count near the global bound. */
+static void start_any_queued(deliver_t *dl)
+{
+    delivery_t *d = dl->all_head;
+
+    while (d != NULL && dl->queued > 0 &&
+           dl->running < (size_t)dl->cfg->max_inflight) {
+        if (d->easy == NULL && d->slot->queue_head == d &&
+            can_start(dl, d->slot)) {
+            /* Starting may complete (and free) others: walk again. */
+            start_queued(dl, d->slot);
+            d = dl->all_head;
+            continue;
+        }
+        d = d->next_all;
+    }
+}
+
+size_t deliver_pending(const deliver_t *dl)
+{
+    return dl->running + dl->queued;
+}
+
+static int64_t parse_retry_after(CURL *e)
+{
+    struct curl_header *h = NULL;
+    char *end;
+
+    if (curl_easy_header(e, "Retry-After", 0, CURLH_HEADER, -1, &h) !=
+            CURLHE_OK ||
+        h == NULL) {
+        return -1;
+    }
+    long long secs = strtoll(h->value, &end, 10);
+    if (end != h->value && *end == '\0') {
+        return secs >= 0 ? secs : -1;
+    }
+    time_t when = curl_getdate(h->value, NULL);
+    if (when < 0) {
+        return -1;
+    }
+    time_t now = time(NULL);
+    return when > now ? (int64_t)(when - now) : 0;
+}
+
+/* Collects the results, frees the slot place and runs the callback. */
+static void finish(deliver_t *dl, delivery_t *d)
+{
+    deliver_slot_t *s = d->slot;
+    CURL *e = d->easy;
+
+    if (e != NULL) {
+        curl_off_t total_us = 0;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &d->http_status);
+        curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total_us);
+        d->latency_ms = (int64_t)(total_us / 1000);
+        if (d->http_status != 0) {
+            d->retry_after_s = parse_retry_after(e);
+        }
+        /* A response body cut short on purpose is still a response. */
+        if (d->result == CURLE_WRITE_ERROR && d->response_truncated) {
+            d->result = CURLE_OK;
+        }
+        if (d->result != CURLE_OK && d->error[0] == '\0') {
+            snprintf(d->error, sizeof(d->error), "%s",
+                     curl_easy_strerror(d->result));
+        }
+        if (d->refused_destination) {
+            snprintf(d->error, sizeof(d->error),
+                     "destination address not allowed (loopback, private, "
+                     "link-local or metadata)");
+        }
+        curl_multi_remove_handle(dl->multi, e);
+        give_easy(dl, e);
+        d->easy = NULL;
+    }
+    s->running--;
+    dl->running--;
+    d->slot = NULL;
+    unlink_all(dl, d);
+    start_queued(dl, s);
+    slot_release_if_idle(dl, s);
+    if (dl->queued > 0) {
+        start_any_queued(dl);
+    }
+    metrics_set(G_INFLIGHT, (int64_t)dl->running);
+    dl->done(d, dl->arg);
+}
+
+static int read_completions(deliver_t *dl)
+{
+    CURLMsg *msg;
+    int left;
+    int n = 0;
+
+    while ((msg = curl_multi_info_read(dl->multi, &left)) != NULL) {
+        delivery_t *d = NULL;
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&d);
+        d->result = msg->data.result;
+        finish(dl, d);
+        n++;
+    }
+    return n;
+}
+
+int deliver_run(deliver_t *dl, struct curl_waitfd *extra, unsigned n_extra,
+                int timeout_ms)
+{
+    int still;
+    int n;
+
+    curl_multi_perform(dl->multi, &still);
+    n = read_completions(dl);
+    if (n > 0) {
+        timeout_ms = 0;
+    }
+    curl_multi_poll(dl->multi, extra, n_extra, timeout_ms, NULL);
+    curl_multi_perform(dl->multi, &still);
+    metrics_set(G_INFLIGHT, (int64_t)dl->running);
+    return n + read_completions(dl);
+}
+
+void deliver_abort_all(deliver_t *dl)
+{
+    /* Queued ones first, so no abort of a running one starts another. The
+     * list is in submission order, as is each slot's queue, so a queued
+     * delivery met here is always the head of its slot's queue. */
+    for (int pass = 0; pass < 2; pass++) {
+        delivery_t *d = dl->all_head;
+        while (d != NULL) {
+            delivery_t *next = d->next_all;
+            deliver_slot_t *s = d->slot;
+
+            if (pass == 0 && d->easy == NULL) {
+                s->queue_head = d->next;
+                if (s->queue_head == NULL) {
+                    s->queue_tail = NULL;
+                }
+                dl->queued--;
+            } else if (pass == 1) {
+                curl_multi_remove_handle(dl->multi, d->easy);
+                give_easy(dl, d->easy);
+                d->easy = NULL;
+                s->running--;
+                dl->running--;
+            } else {
+                d = next;
+                continue;
+            }
+            unlink_all(dl, d);
+            d->slot = NULL;
+            d->aborted = true;
+            d->result = CURLE_ABORTED_BY_CALLBACK;
+            snprintf(d->error, sizeof(d->error), "abandoned at shutdown");
+            slot_release_if_idle(dl, s);
+            dl->done(d, dl->arg);
+            d = next;
+        }
+    }
+    metrics_set(G_INFLIGHT, 0);
+    metrics_set(G_QUEUED, 0);
+}
+
+void deliver_free(deliver_t *dl)
+{
+    if (dl == NULL) {
+        return;
+    }
+    deliver_abort_all(dl);
+    for (size_t i = 0; i < dl->n_pool; i++) {
+        curl_easy_cleanup(dl->pool[i]);
+    }
+    free(dl->pool);
+    if (dl->multi != NULL) {
+        curl_multi_cleanup(dl->multi);
+    }
+    hmap_free(dl->slots);
+    free(dl);
+}
