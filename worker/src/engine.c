@@ -443,9 +443,9 @@ static void log_bad_message(const rd_kafka_message_t *rkm, codec_result_t r,
                             const char *why)
 {
     log_warn("invalid event", "{s:s, s:i, s:I, s:s, s:s}", "topic",
-             rd_kafka_topic_name(rkm->rkt), (int)rkm->partition, "offset",
-             (json_int_t)rkm->offset, "reason", codec_result_reason(r), "error",
-             why);
+             rd_kafka_topic_name(rkm->rkt), "partition", (int)rkm->partition,
+             "offset", (json_int_t)rkm->offset, "reason",
+             codec_result_reason(r), "error", why);
 }
 
 static outcome_t process(engine_t *e, const rd_kafka_message_t *rkm,

@@ -5,10 +5,15 @@
  * input and the summary preview of SPEC section 5. */
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Maximum code points of a summary sent whole. */
 #define TEXT_PREVIEW_MAX 200
+
+/* True when s[0..len) is valid UTF-8 and holds no NUL byte, i.e. when
+ * text_utf8_repair() would return it unchanged. */
+bool text_utf8_valid(const char *s, size_t len);
 
 /*
  * Returns a new NUL-terminated copy of s[0..len) in which every invalid UTF-8
