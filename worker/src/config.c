@@ -78,6 +78,13 @@ static const setting_t settings[] = {
     {"WEBHOOKD_SHUTDOWN_GRACE", SET_DURATION, "30s", 0, 3600000,
      F(shutdown_grace_ms), false,
      "time to finish in-flight deliveries on SIGTERM or revocation"},
+    {"WEBHOOKD_BREAKER_THRESHOLD", SET_COUNT, "5", 1, 1000000,
+     F(breaker_threshold), false,
+     "consecutive failures (no answer, timeout, 429, 5xx) that open an "
+     "endpoint's circuit breaker"},
+    {"WEBHOOKD_BREAKER_COOLDOWN", SET_DURATION, "30s", 1, DAY_MS,
+     F(breaker_cooldown_ms), false,
+     "time an open breaker waits before letting one probe through"},
     {"WEBHOOKD_ALLOW_HTTP", SET_BOOL, "false", 0, 0, F(allow_http), false,
      "allow plain http:// endpoints (development only)"},
     {"WEBHOOKD_ALLOW_PRIVATE_DESTINATIONS", SET_BOOL, "false", 0, 0,

@@ -49,6 +49,8 @@ typedef struct config {
     int64_t request_timeout_ms;
     int64_t min_backoff_ms;
     int64_t shutdown_grace_ms;
+    int64_t breaker_threshold;
+    int64_t breaker_cooldown_ms;
     bool allow_http;
     bool allow_private_destinations;
     char *http_addr;

@@ -16,6 +16,7 @@
 typedef struct deliver_slot {
     char *key;
     int64_t running;
+    int64_t queued;
     delivery_t *queue_head;
     delivery_t *queue_tail;
 } deliver_slot_t;
@@ -342,6 +343,7 @@ void deliver_submit(deliver_t *dl, delivery_t *d)
         s->queue_head = d;
     }
     s->queue_tail = d;
+    s->queued++;
     dl->queued++;
     metrics_set(G_QUEUED, (int64_t)dl->queued);
 }
@@ -356,6 +358,7 @@ static void start_queued(deliver_t *dl, deliver_slot_t *s)
             s->queue_tail = NULL;
         }
         d->next = NULL;
+        s->queued--;
         dl->queued--;
         start(dl, d);
     }
@@ -380,6 +383,19 @@ static void start_any_queued(deliver_t *dl)
         }
         d = d->next_all;
     }
+}
+
+bool deliver_has_room(deliver_t *dl, const char *key)
+{
+    void *v;
+
+    if (!hmap_get(dl->slots, key, 0, &v)) {
+        return true;
+    }
+    /* As many may wait as may run: beyond that the subscription is slower
+     * than its traffic, and waiting longer here would only delay others. */
+    return ((deliver_slot_t *)v)->queued <
+           dl->cfg->max_inflight_per_subscription;
 }
 
 size_t deliver_pending(const deliver_t *dl)
@@ -466,6 +482,7 @@ static int read_completions(deliver_t *dl)
         }
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&d);
         d->result = msg->data.result;
+        d->timed_out = d->result == CURLE_OPERATION_TIMEDOUT;
         finish(dl, d);
         n++;
     }
@@ -505,6 +522,7 @@ void deliver_abort_all(deliver_t *dl)
                 if (s->queue_head == NULL) {
                     s->queue_tail = NULL;
                 }
+                s->queued--;
                 dl->queued--;
             } else if (pass == 1) {
                 curl_multi_remove_handle(dl->multi, d->easy);

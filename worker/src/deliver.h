@@ -38,6 +38,7 @@ struct delivery {
     CURLcode result;
     bool aborted;             /* given up at shutdown, never completed */
     bool refused_destination; /* blocked by the address policy */
+    bool timed_out;           /* connect or request timeout */
     int64_t latency_ms;
     int64_t retry_after_s; /* from Retry-After; -1 when absent */
     char error[CURL_ERROR_SIZE];
@@ -84,6 +85,11 @@ void deliver_free(deliver_t *dl);
 /* Starts d now, or queues it behind its subscription's bound. Takes
  * ownership of d; its callback will run from deliver_run(). */
 void deliver_submit(deliver_t *dl, delivery_t *d);
+
+/* False when the subscription (key) already has as many deliveries waiting
+ * as its in-flight bound: the caller should hand new ones to a retry tier
+ * instead of queueing them. */
+bool deliver_has_room(deliver_t *dl, const char *key);
 
 /* Deliveries in flight plus those queued behind a per-subscription bound. */
 size_t deliver_pending(const deliver_t *dl);

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "breaker.h"
 #include "cache.h"
 #include "clock.h"
 #include "deliver.h"
@@ -18,35 +19,69 @@
 #include "log.h"
 #include "metrics.h"
 #include "offsets.h"
+#include "producer.h"
+#include "record.h"
 #include "render.h"
 #include "sign.h"
 #include "ulid.h"
 
 /* Longest wait of the loop when nothing happens, so that the stop flag,
- * Redis reconnection and liveness are looked at often enough. */
+ * due retries, Redis reconnection and liveness are looked at often. */
 #define LOOP_WAIT_MS 100
 
-#define ID_MAX 64
+/* How long the start may wait for Kafka to describe the topics. */
+#define METADATA_TIMEOUT_MS 15000
 
-/* What the engine keeps about one delivery, beside what deliver.c needs. */
+#define ID_MAX       64
+#define ENDPOINT_MAX 300
+
+/* What the engine keeps about one attempt, beside what deliver.c needs. */
 typedef struct job {
-    offsets_msg_t *msg;
+    offsets_msg_t *msg; /* the consumed message (domain event or retry) */
     char event_id[ID_MAX + 1];
     char event_type[ID_MAX + 1];
     char delivery_id[ID_MAX + 1];
+    char subscription_id[ID_MAX + 1];
+    char endpoint[ENDPOINT_MAX];
     int64_t tenant_id;
-    int attempt;
+    int attempt; /* this attempt's number, from 1 */
+    int64_t first_attempt_ms;
+    int64_t started_ms; /* wall clock when the request started */
+    record_origin_t origin;
+    json_t *body;     /* the rendered payload, as sent */
+    json_t *attempts; /* history of the earlier attempts */
+    bool probe;       /* the half-open breaker's probe request */
     subscription_key_t key;
     bool has_previous_key;
     subscription_key_t previous_key;
 } job_t;
 
-/* A consumed message held back while Redis is unreachable. */
-typedef struct stalled {
+/* How an attempt ended, with or without a request. */
+typedef struct attempt_result {
+    long http_status; /* 0: no response */
+    const char *error;
+    int64_t latency_ms;
+    const char *response;
+    size_t response_len;
+    bool timed_out;
+    int64_t retry_after_s;
+} attempt_result_t;
+
+/* A consumed message held in memory: behind a Redis outage (stalled), or
+ * a retry record waiting for its due time with its partition paused. */
+typedef struct held {
     rd_kafka_message_t *rkm;
     offsets_msg_t *msg;
-    struct stalled *next;
-} stalled_t;
+    int64_t due_ms; /* wall clock; 0 for stalled messages */
+    struct held *next;
+} held_t;
+
+/* One retry topic per distinct delay of the schedule. */
+typedef struct tier {
+    char *topic;
+    char label[16];
+    int64_t delay_ms;
+} tier_t;
 
 struct engine {
     const config_t *cfg;
@@ -56,16 +91,82 @@ struct engine {
     offsets_t *offsets;
     cache_t *cache;
     deliver_t *deliver;
-    stalled_t *stalled_head;
-    stalled_t *stalled_tail;
-    bool paused;
+    producer_t *producer;
+    breakers_t *breakers;
+    tier_t tiers[CONFIG_RETRY_TIERS_MAX];
+    size_t n_tiers;
+    size_t tier_of[CONFIG_RETRY_TIERS_MAX]; /* schedule index -> tier */
+    held_t *stalled_head; /* FIFO, processed in order when Redis is back */
+    held_t *stalled_tail;
+    held_t *waiting; /* retry records not yet due, one per partition */
+    bool paused;     /* every partition paused for a Redis outage */
     bool stopping;
-    int assigned;
 };
 
 typedef enum outcome { PROCESSED, STALL } outcome_t;
 
-/* ---- Kafka ---------------------------------------------------------- */
+static void drain(engine_t *e, int64_t grace_ms);
+static void drop_held(engine_t *e, held_t **list,
+                      const rd_kafka_topic_partition_list_t *parts,
+                      bool forgotten);
+
+/* ---- Small helpers --------------------------------------------------- */
+
+static void copy_id(char *dst, const char *src)
+{
+    snprintf(dst, ID_MAX + 1, "%s", src);
+}
+
+static json_t *topic_names(const config_t *cfg)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; i < cfg->n_topics; i++) {
+        json_array_append_new(a, json_string(cfg->topics[i]));
+    }
+    return a;
+}
+
+static json_t *partition_names(const rd_kafka_topic_partition_list_t *parts)
+{
+    json_t *a = json_array();
+
+    for (int i = 0; i < parts->cnt; i++) {
+        char buf[300];
+        snprintf(buf, sizeof(buf), "%s[%d]", parts->elems[i].topic,
+                 (int)parts->elems[i].partition);
+        json_array_append_new(a, json_string(buf));
+    }
+    return a;
+}
+
+/* The retry tier a topic belongs to, or -1 for a domain topic. */
+static int tier_of_topic(const engine_t *e, const char *topic)
+{
+    for (size_t i = 0; i < e->n_tiers; i++) {
+        if (strcmp(e->tiers[i].topic, topic) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static rd_kafka_topic_partition_list_t *one_partition(const char *topic,
+                                                      int32_t partition)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition);
+    return l;
+}
+
+static bool held_in(const held_t *h, const rd_kafka_topic_partition_list_t *l)
+{
+    return l == NULL ||
+           rd_kafka_topic_partition_list_find(
+               l, rd_kafka_topic_name(h->rkm->rkt), h->rkm->partition) != NULL;
+}
+
+/* ---- Kafka consumer -------------------------------------------------- */
 
 static void kafka_log(const rd_kafka_t *rk, int level, const char *fac,
                       const char *buf)
@@ -90,36 +191,12 @@ static void kafka_error(rd_kafka_t *rk, int err, const char *reason,
              rd_kafka_err2name((rd_kafka_resp_err_t)err), "error", reason);
 }
 
-static json_t *partition_names(const rd_kafka_topic_partition_list_t *parts)
-{
-    json_t *a = json_array();
-
-    for (int i = 0; i < parts->cnt; i++) {
-        char buf[300];
-        snprintf(buf, sizeof(buf), "%s[%d]", parts->elems[i].topic,
-                 (int)parts->elems[i].partition);
-        json_array_append_new(a, json_string(buf));
-    }
-    return a;
-}
-
-static json_t *topic_names(const config_t *cfg)
-{
-    json_t *a = json_array();
-
-    for (size_t i = 0; i < cfg->n_topics; i++) {
-        json_array_append_new(a, json_string(cfg->topics[i]));
-    }
-    return a;
-}
-
-static void drain(engine_t *e, int64_t grace_ms);
-static void drop_stalled(engine_t *e,
-                         const rd_kafka_topic_partition_list_t *parts);
-
-/* Eager rebalancing: on revocation every in-flight delivery gets the grace
- * period to finish, then the positions are committed before the partitions
- * go to another worker, which keeps duplicates down. */
+/*
+ * Eager rebalancing: on revocation every in-flight delivery gets the grace
+ * period to finish or is handed to a retry tier, the hand-offs are
+ * acknowledged, and the positions are committed before the partitions go
+ * to another worker.
+ */
 static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -130,14 +207,15 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (e->paused) {
             rd_kafka_pause_partitions(rk, parts);
         }
-        e->assigned += parts->cnt;
-        metrics_set(G_ASSIGNED_PARTITIONS, e->assigned);
+        metrics_set(G_ASSIGNED_PARTITIONS, parts->cnt);
         log_info("partitions assigned", "{s:o}", "partitions",
                  partition_names(parts));
         return;
     }
 
     drain(e, e->cfg->shutdown_grace_ms);
+    deliver_abort_all(e->deliver);
+    producer_flush(e->producer, (int)e->cfg->shutdown_grace_ms);
     offsets_store(e->offsets, rk);
     rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
     if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR &&
@@ -148,9 +226,10 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         offsets_forget(e->offsets, parts->elems[i].topic,
                        parts->elems[i].partition);
     }
-    drop_stalled(e, parts);
+    /* Held messages were not committed: their next owner processes them. */
+    drop_held(e, &e->stalled_head, parts, true);
+    drop_held(e, &e->waiting, parts, true);
     rd_kafka_assign(rk, NULL);
-    e->assigned = 0;
     metrics_set(G_ASSIGNED_PARTITIONS, 0);
     log_info("partitions revoked", "{s:o}", "partitions",
              partition_names(parts));
@@ -227,9 +306,15 @@ static int kafka_start(engine_t *e, char *errstr, size_t errstr_size)
     fcntl(e->wake[1], F_SETFL, O_NONBLOCK);
     rd_kafka_queue_io_event_enable(e->queue, e->wake[1], "1", 1);
 
-    topics = rd_kafka_topic_partition_list_new((int)cfg->n_topics);
+    /* The domain topics and the retry tiers, in one consumer group. */
+    topics =
+        rd_kafka_topic_partition_list_new((int)(cfg->n_topics + e->n_tiers));
     for (size_t i = 0; i < cfg->n_topics; i++) {
         rd_kafka_topic_partition_list_add(topics, cfg->topics[i],
+                                          RD_KAFKA_PARTITION_UA);
+    }
+    for (size_t i = 0; i < e->n_tiers; i++) {
+        rd_kafka_topic_partition_list_add(topics, e->tiers[i].topic,
                                           RD_KAFKA_PARTITION_UA);
     }
     rd_kafka_resp_err_t err = rd_kafka_subscribe(e->rk, topics);
@@ -249,7 +334,8 @@ out:
     return rc;
 }
 
-/* Pauses or resumes every assigned partition (Redis outage handling). */
+/* Pauses or resumes every assigned partition for a Redis outage; waiting
+ * retry partitions stay paused until their record is due. */
 static void set_paused(engine_t *e, bool paused)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;
@@ -261,6 +347,10 @@ static void set_paused(engine_t *e, bool paused)
         if (paused) {
             rd_kafka_pause_partitions(e->rk, parts);
         } else {
+            for (held_t *w = e->waiting; w != NULL; w = w->next) {
+                rd_kafka_topic_partition_list_del(
+                    parts, rd_kafka_topic_name(w->rkm->rkt), w->rkm->partition);
+            }
             rd_kafka_resume_partitions(e->rk, parts);
         }
         rd_kafka_topic_partition_list_destroy(parts);
@@ -268,6 +358,225 @@ static void set_paused(engine_t *e, bool paused)
     e->paused = paused;
     log_info(paused ? "consumption paused" : "consumption resumed", "{s:s}",
              "reason", "redis");
+}
+
+/* ---- Hand-offs: retry tiers, dead letters, attempts ------------------- */
+
+static void job_free(job_t *j)
+{
+    if (j == NULL) {
+        return;
+    }
+    json_decref(j->body);
+    json_decref(j->attempts);
+    free(j->origin.topic);
+    free(j);
+}
+
+static char *dump(const json_t *v, size_t *len)
+{
+    char *s = json_dumps(v, JSON_COMPACT);
+    *len = s != NULL ? strlen(s) : 0;
+    return s;
+}
+
+/* Publishes one attempt's outcome (no body) when WEBHOOKD_ATTEMPTS_TOPIC is
+ * set. Analytics only: it holds nothing back. */
+static void publish_attempt(engine_t *e, const job_t *j,
+                            const attempt_result_t *r, const char *outcome)
+{
+    char at[40];
+    size_t len;
+    json_t *v;
+    char *s;
+
+    if (e->cfg->attempts_topic == NULL) {
+        return;
+    }
+    record_format_utc(j->started_ms, at, sizeof(at));
+    v = json_pack("{s:s, s:s, s:I, s:s, s:s, s:i, s:s, s:o, s:s?, s:I, s:s}",
+                  "eventId", j->event_id, "eventType", j->event_type,
+                  "tenantId", (json_int_t)j->tenant_id, "subscriptionId",
+                  j->subscription_id, "deliveryId", j->delivery_id, "attempt",
+                  j->attempt, "atUtc", at, "httpStatus",
+                  r->http_status != 0 ? json_integer(r->http_status)
+                                      : json_null(),
+                  "error", r->error, "latencyMs", (json_int_t)r->latency_ms,
+                  "outcome", outcome);
+    s = v != NULL ? dump(v, &len) : NULL;
+    if (s != NULL) {
+        producer_send(e->producer, e->cfg->attempts_topic, j->subscription_id,
+                      s, len, NULL, NULL);
+    }
+    free(s);
+    json_decref(v);
+}
+
+/* Writes the Kafka Connect dead-letter headers, so that tools made for
+ * Connect's dead-letter queues can read ours. */
+static rd_kafka_headers_t *connect_headers(const record_origin_t *o,
+                                           const char *message)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    char partition[16];
+    char offset[24];
+
+    snprintf(partition, sizeof(partition), "%d", (int)o->partition);
+    snprintf(offset, sizeof(offset), "%lld", (long long)o->offset);
+    rd_kafka_header_add(h, "__connect.errors.topic", -1, o->topic, -1);
+    rd_kafka_header_add(h, "__connect.errors.partition", -1, partition, -1);
+    rd_kafka_header_add(h, "__connect.errors.offset", -1, offset, -1);
+    rd_kafka_header_add(h, "__connect.errors.exception.message", -1, message,
+                        -1);
+    return h;
+}
+
+/*
+ * Sends a record to topic with a hold on the job's message, then drops the
+ * job's own hold: the message is resolved once Kafka acknowledges. When the
+ * write cannot be queued the job's hold is kept, so the offset stays put.
+ */
+static void hand_off(engine_t *e, job_t *j, const char *topic, json_t *rec,
+                     rd_kafka_headers_t *headers)
+{
+    size_t len = 0;
+    char *s = rec != NULL ? dump(rec, &len) : NULL;
+
+    if (s == NULL || producer_send(e->producer, topic, j->subscription_id, s,
+                                   len, headers, j->msg) != 0) {
+        if (s == NULL && headers != NULL) {
+            rd_kafka_headers_destroy(headers);
+        }
+        log_error("hand-off failed; the event will be delivered again after "
+                  "a restart",
+                  "{s:s, s:s, s:s}", "eventId", j->event_id, "subscriptionId",
+                  j->subscription_id, "topic", topic);
+        free(s);
+        return;
+    }
+    free(s);
+    offsets_release(e->offsets, j->msg);
+}
+
+static void dead_letter(engine_t *e, job_t *j, metric_reason_t reason,
+                        const char *reason_name, const char *detail)
+{
+    char message[300];
+    json_t *rec =
+        record_build(j->event_id, j->event_type, j->tenant_id,
+                     j->subscription_id, j->attempt, j->first_attempt_ms, -1,
+                     reason_name, &j->origin, j->body, j->attempts);
+
+    snprintf(message, sizeof(message), "%s: %s", reason_name, detail);
+    metrics_reason(reason);
+    log_warn("dead-lettered", "{s:s, s:s, s:I, s:i, s:s, s:s}", "eventId",
+             j->event_id, "subscriptionId", j->subscription_id, "tenantId",
+             (json_int_t)j->tenant_id, "attempt", j->attempt, "reason",
+             reason_name, "error", detail);
+    hand_off(e, j, e->cfg->dlq_topic, rec,
+             connect_headers(&j->origin, message));
+    json_decref(rec);
+}
+
+static void schedule_retry(engine_t *e, job_t *j, int64_t delay_ms)
+{
+    size_t idx = record_tier_for(e->cfg->retry_schedule_ms,
+                                 e->cfg->n_retry_tiers, j->attempt, delay_ms);
+    const tier_t *t = &e->tiers[e->tier_of[idx]];
+    int64_t next = clock_wall_ms() + delay_ms;
+    char when[40];
+    json_t *rec =
+        record_build(j->event_id, j->event_type, j->tenant_id,
+                     j->subscription_id, j->attempt, j->first_attempt_ms, next,
+                     NULL, &j->origin, j->body, j->attempts);
+
+    record_format_utc(next, when, sizeof(when));
+    metrics_retry(e->tier_of[idx]);
+    log_info("retry scheduled", "{s:s, s:s, s:I, s:i, s:s, s:s}", "eventId",
+             j->event_id, "subscriptionId", j->subscription_id, "tenantId",
+             (json_int_t)j->tenant_id, "attempt", j->attempt, "retryTopic",
+             t->topic, "nextAttemptAtUtc", when);
+    hand_off(e, j, t->topic, rec, NULL);
+    json_decref(rec);
+}
+
+/*
+ * Everything after an attempt, whether a request was made or not: the
+ * history, the attempts topic, and then delivered, retried or
+ * dead-lettered. Frees the job.
+ */
+static void finish_attempt(engine_t *e, job_t *j, const attempt_result_t *r)
+{
+    bool ok = r->http_status >= 200 && r->http_status < 300 && r->error == NULL;
+    record_attempt_t a = {j->delivery_id, j->started_ms, r->http_status,
+                          r->error,       r->latency_ms, r->response,
+                          r->response_len};
+    json_t *entry = record_attempt_json(&a);
+
+    if (entry != NULL) {
+        json_array_append_new(j->attempts, entry);
+    }
+
+    if (ok) {
+        metrics_delivery(RESULT_DELIVERED, r->latency_ms);
+        log_info("delivered", "{s:s, s:s, s:s, s:I, s:i, s:I, s:i}", "eventId",
+                 j->event_id, "deliveryId", j->delivery_id, "subscriptionId",
+                 j->subscription_id, "tenantId", (json_int_t)j->tenant_id,
+                 "status", (int)r->http_status, "latencyMs",
+                 (json_int_t)r->latency_ms, "attempt", j->attempt);
+        publish_attempt(e, j, r, "delivered");
+        offsets_release(e->offsets, j->msg);
+        job_free(j);
+        return;
+    }
+
+    metrics_delivery(r->http_status != 0 ? RESULT_FAILED : RESULT_ERROR,
+                     r->latency_ms);
+    log_warn("delivery failed", "{s:s, s:s, s:s, s:I, s:i, s:I, s:i, s:s}",
+             "eventId", j->event_id, "deliveryId", j->delivery_id,
+             "subscriptionId", j->subscription_id, "tenantId",
+             (json_int_t)j->tenant_id, "status", (int)r->http_status,
+             "latencyMs", (json_int_t)r->latency_ms, "attempt", j->attempt,
+             "error", r->error != NULL ? r->error : "non-2xx response");
+
+    if (r->http_status == 410) {
+        publish_attempt(e, j, r, "dead_lettered");
+        dead_letter(e, j, REASON_ENDPOINT_GONE, "endpoint_gone",
+                    "the endpoint answered 410 Gone");
+        job_free(j);
+        return;
+    }
+
+    record_failure_t f = {r->http_status, r->timed_out, r->retry_after_s};
+    int64_t delay = record_next_delay(
+        e->cfg->retry_schedule_ms, e->cfg->n_retry_tiers, j->attempt, &f,
+        e->cfg->min_backoff_ms, drand48() * 2.0 - 1.0);
+    if (delay < 0) {
+        char detail[200];
+        snprintf(detail, sizeof(detail),
+                 "no success after %d attempts; last: %s", j->attempt,
+                 r->error != NULL ? r->error : "non-2xx response");
+        if (r->error == NULL) {
+            snprintf(detail, sizeof(detail),
+                     "no success after %d attempts; last: HTTP %ld", j->attempt,
+                     r->http_status);
+        }
+        publish_attempt(e, j, r, "dead_lettered");
+        dead_letter(e, j, REASON_EXHAUSTED, "exhausted", detail);
+    } else {
+        publish_attempt(e, j, r, "retry_scheduled");
+        schedule_retry(e, j, delay);
+    }
+    job_free(j);
+}
+
+/* An attempt that ends without a request (open breaker, backlog, policy). */
+static void finish_without_request(engine_t *e, job_t *j, const char *error)
+{
+    attempt_result_t r = {0, error, 0, NULL, 0, false, -1};
+
+    j->started_ms = clock_wall_ms();
+    finish_attempt(e, j, &r);
 }
 
 /* ---- Deliveries ------------------------------------------------------ */
@@ -306,6 +615,7 @@ static int prepare(delivery_t *d, void *arg)
     struct curl_slist *h = NULL;
 
     (void)arg;
+    j->started_ms = clock_wall_ms();
     snprintf(ts, sizeof(ts), "%lld", (long long)now);
     snprintf(attempt, sizeof(attempt), "%d", j->attempt);
     if (sign_header(&j->key, j->has_previous_key ? &j->previous_key : NULL,
@@ -337,119 +647,157 @@ static void delivery_done(delivery_t *d, void *arg)
 {
     engine_t *e = arg;
     job_t *j = d->opaque;
-    bool ok =
-        d->result == CURLE_OK && d->http_status >= 200 && d->http_status < 300;
+    attempt_result_t r = {
+        d->http_status,  d->result != CURLE_OK ? d->error : NULL,
+        d->latency_ms,   d->response,
+        d->response_len, d->timed_out,
+        d->retry_after_s};
 
+    if (j->started_ms == 0) {
+        j->started_ms = clock_wall_ms();
+    }
     if (d->aborted) {
-        /* Not finished: the message stays unresolved, so its offset is not
-         * committed and the next owner of the partition delivers it. */
-        log_warn("delivery abandoned", "{s:s, s:s, s:s, s:I}", "eventId",
-                 j->event_id, "deliveryId", j->delivery_id, "subscriptionId",
-                 d->subscription_id, "tenantId", (json_int_t)j->tenant_id);
-        goto out;
+        /* Given up at shutdown or revocation: the request may or may not
+         * have arrived. It counts as an attempt and goes to a retry tier,
+         * so the message can be committed without losing the delivery. */
+        r.http_status = 0;
+        r.error = "abandoned at shutdown or rebalance";
+    } else if (!d->refused_destination) {
+        bool failure = d->http_status == 0 || d->http_status == 429 ||
+                       d->http_status >= 500;
+        if (breakers_report(e->breakers, j->endpoint, failure,
+                            clock_mono_ms())) {
+            metrics_add(M_BREAKER_OPENED, 1);
+            log_warn("circuit breaker opened", "{s:s, s:I}", "subscriptionId",
+                     j->subscription_id, "cooldownMs",
+                     (json_int_t)e->cfg->breaker_cooldown_ms);
+        }
     }
-
-    if (ok) {
-        metrics_delivery(RESULT_DELIVERED, d->latency_ms);
-        log_info("delivered", "{s:s, s:s, s:s, s:I, s:i, s:I, s:i}", "eventId",
-                 j->event_id, "deliveryId", j->delivery_id, "subscriptionId",
-                 d->subscription_id, "tenantId", (json_int_t)j->tenant_id,
-                 "status", (int)d->http_status, "latencyMs",
-                 (json_int_t)d->latency_ms, "attempt", j->attempt);
-    } else {
-        metrics_delivery(d->http_status != 0 ? RESULT_FAILED : RESULT_ERROR,
-                         d->latency_ms);
-        log_warn("delivery failed", "{s:s, s:s, s:s, s:I, s:i, s:I, s:i, s:s}",
-                 "eventId", j->event_id, "deliveryId", j->delivery_id,
-                 "subscriptionId", d->subscription_id, "tenantId",
-                 (json_int_t)j->tenant_id, "status", (int)d->http_status,
-                 "latencyMs", (json_int_t)d->latency_ms, "attempt", j->attempt,
-                 "error",
-                 d->result != CURLE_OK ? d->error : "non-2xx response");
-    }
-    /* Retry topics are not in place yet: a failed attempt is final, so it
-     * resolves the message just as a success does. */
-    offsets_release(e->offsets, j->msg);
-out:
-    free(j);
+    d->opaque = NULL;
+    finish_attempt(e, j, &r);
     delivery_free(d);
 }
 
-static void copy_id(char *dst, const char *src)
+/*
+ * Sends one attempt of j to sub, or ends it at once without a request when
+ * the scheme is not allowed, the subscription's backlog is full or its
+ * endpoint's breaker is open. Takes ownership of j (and of its hold).
+ */
+static void send_attempt(engine_t *e, job_t *j, const subscription_t *sub)
 {
-    snprintf(dst, ID_MAX + 1, "%s", src);
-}
+    delivery_t *d = NULL;
 
-/* Builds and submits the delivery of ev to sub. Returns 0, or -1 when out of
- * memory (nothing was submitted). */
-static int submit(engine_t *e, const event_t *ev, const subscription_t *sub,
-                  const render_context_t *ctx, offsets_msg_t *msg)
-{
-    delivery_t *d = delivery_new();
-    job_t *j = calloc(1, sizeof(*j));
-    json_t *body = NULL;
-
-    if (d == NULL || j == NULL) {
-        goto fail;
-    }
-    if (ulid_make("del_", j->delivery_id, sizeof(j->delivery_id)) != 0) {
-        goto fail;
-    }
-    copy_id(j->event_id, ev->event_id);
-    copy_id(j->event_type, ev->event_type);
-    j->tenant_id = ev->tenant_id;
-    j->attempt = 1;
-    j->msg = msg;
     j->key = sub->key;
     j->has_previous_key = sub->has_previous_key;
     j->previous_key = sub->previous_key;
+    if (breakers_endpoint(sub->url, j->endpoint, sizeof(j->endpoint)) != 0) {
+        snprintf(j->endpoint, sizeof(j->endpoint), "%s", sub->id);
+    }
 
-    body = render_body(ev, sub, ctx, j->delivery_id);
-    if (body == NULL) {
-        goto fail;
+    if (!url_allowed(e, sub->url)) {
+        finish_without_request(e, j,
+                               "url scheme not allowed (https only unless "
+                               "WEBHOOKD_ALLOW_HTTP)");
+        return;
     }
-    d->body = render_dump(body, &d->body_len);
-    d->url = strdup(sub->url);
-    d->subscription_id = strdup(sub->id);
-    if (d->body == NULL || d->url == NULL || d->subscription_id == NULL) {
-        goto fail;
+    if (!deliver_has_room(e->deliver, sub->id)) {
+        finish_without_request(e, j, "subscription backlog full");
+        return;
     }
-    json_decref(body);
+    breaker_decision_t b =
+        breakers_check(e->breakers, j->endpoint, clock_mono_ms());
+    if (b == BREAKER_SKIP) {
+        finish_without_request(e, j, "circuit breaker open");
+        return;
+    }
+    j->probe = b == BREAKER_PROBE;
+
+    d = delivery_new();
+    if (d == NULL || (d->url = strdup(sub->url)) == NULL ||
+        (d->subscription_id = strdup(sub->id)) == NULL ||
+        (d->body = render_dump(j->body, &d->body_len)) == NULL) {
+        delivery_free(d);
+        log_error("out of memory preparing a delivery; the event will be "
+                  "delivered again after a restart",
+                  "{s:s, s:s}", "eventId", j->event_id, "subscriptionId",
+                  sub->id);
+        /* The job's hold stays: the offset never moves past the event. */
+        j->msg = NULL;
+        job_free(j);
+        return;
+    }
     d->opaque = j;
-    offsets_hold(msg);
-
-    if (!url_allowed(e, d->url)) {
-        /* Refused without a request; reported like any failed attempt. */
-        d->result = CURLE_UNSUPPORTED_PROTOCOL;
-        snprintf(d->error, sizeof(d->error),
-                 "url scheme not allowed (https only unless "
-                 "WEBHOOKD_ALLOW_HTTP)");
-        delivery_done(d, e);
-        return 0;
-    }
     deliver_submit(e->deliver, d);
-    return 0;
-
-fail:
-    json_decref(body);
-    free(j);
-    delivery_free(d);
-    return -1;
 }
 
-/* ---- Events ---------------------------------------------------------- */
-
-static void log_bad_message(const rd_kafka_message_t *rkm, codec_result_t r,
-                            const char *why)
+/* A new job for an attempt of an event to a subscription, or NULL. */
+static job_t *job_new(const char *event_id, const char *event_type,
+                      int64_t tenant_id, const char *subscription_id,
+                      offsets_msg_t *msg)
 {
-    log_warn("invalid event", "{s:s, s:i, s:I, s:s, s:s}", "topic",
-             rd_kafka_topic_name(rkm->rkt), "partition", (int)rkm->partition,
-             "offset", (json_int_t)rkm->offset, "reason",
-             codec_result_reason(r), "error", why);
+    job_t *j = calloc(1, sizeof(*j));
+
+    if (j == NULL) {
+        return NULL;
+    }
+    if (ulid_make("del_", j->delivery_id, sizeof(j->delivery_id)) != 0) {
+        free(j);
+        return NULL;
+    }
+    copy_id(j->event_id, event_id);
+    copy_id(j->event_type, event_type);
+    copy_id(j->subscription_id, subscription_id);
+    j->tenant_id = tenant_id;
+    j->msg = msg;
+    offsets_hold(msg);
+    return j;
 }
 
-static outcome_t process(engine_t *e, const rd_kafka_message_t *rkm,
-                         offsets_msg_t *msg)
+/* ---- Domain events ---------------------------------------------------- */
+
+static void origin_of(const rd_kafka_message_t *rkm, record_origin_t *o)
+{
+    o->topic = (char *)rd_kafka_topic_name(rkm->rkt);
+    o->partition = rkm->partition;
+    o->offset = rkm->offset;
+}
+
+/* Dead-letters an inbound message that cannot be used, with its bytes. */
+static void dead_letter_raw(engine_t *e, const rd_kafka_message_t *rkm,
+                            offsets_msg_t *msg, metric_reason_t reason,
+                            const char *reason_name, const char *why)
+{
+    record_origin_t o;
+    char message[400];
+    size_t len = 0;
+    char *s;
+
+    origin_of(rkm, &o);
+    json_t *rec =
+        record_build_undecodable(reason_name, why, &o, rkm->key, rkm->key_len,
+                                 rkm->payload, rkm->len, clock_wall_ms());
+    snprintf(message, sizeof(message), "%s: %s", reason_name, why);
+    metrics_reason(reason);
+    log_warn("invalid event", "{s:s, s:i, s:I, s:s, s:s}", "topic", o.topic,
+             "partition", (int)o.partition, "offset", (json_int_t)o.offset,
+             "reason", reason_name, "error", why);
+
+    s = rec != NULL ? dump(rec, &len) : NULL;
+    if (s == NULL || producer_send(e->producer, e->cfg->dlq_topic, NULL, s, len,
+                                   connect_headers(&o, message), msg) != 0) {
+        /* No release: without a durable dead letter the offset stays. */
+        offsets_hold(msg);
+        log_error("dead-letter write failed; the message will be processed "
+                  "again after a restart",
+                  "{s:s, s:I}", "topic", o.topic, "offset",
+                  (json_int_t)o.offset);
+    }
+    free(s);
+    json_decref(rec);
+}
+
+static outcome_t process_event(engine_t *e, const rd_kafka_message_t *rkm,
+                               offsets_msg_t *msg)
 {
     event_t ev = {0};
     render_context_t ctx = {0};
@@ -462,10 +810,11 @@ static outcome_t process(engine_t *e, const rd_kafka_message_t *rkm,
     codec_result_t r =
         codec_decode(rkm->payload, rkm->len, &ev, why, sizeof(why));
     if (r != CODEC_OK) {
-        metrics_add(r == CODEC_DECODE_ERROR ? M_EVENTS_DECODE_ERROR
-                                            : M_EVENTS_INVALID,
-                    1);
-        log_bad_message(rkm, r, why);
+        bool decode = r == CODEC_DECODE_ERROR;
+        metrics_add(decode ? M_EVENTS_DECODE_ERROR : M_EVENTS_INVALID, 1);
+        dead_letter_raw(e, rkm, msg,
+                        decode ? REASON_DECODE_ERROR : REASON_INVALID_EVENT,
+                        codec_result_reason(r), why);
         goto out;
     }
 
@@ -496,11 +845,36 @@ static outcome_t process(engine_t *e, const rd_kafka_message_t *rkm,
 
     for (size_t i = 0; i < subs->n; i++) {
         const subscription_t *s = &subs->v[i];
-        if (subscription_matches(s, &ev) && submit(e, &ev, s, &ctx, msg)) {
-            /* Out of memory: hold the rest back like an outage would. */
-            log_error("out of memory rendering a delivery", "{s:s, s:s}",
-                      "eventId", ev.event_id, "subscriptionId", s->id);
+        job_t *j;
+
+        if (!subscription_matches(s, &ev)) {
+            continue;
         }
+        j = job_new(ev.event_id, ev.event_type, ev.tenant_id, s->id, msg);
+        if (j == NULL) {
+            log_error("out of memory; the event will be delivered again "
+                      "after a restart",
+                      "{s:s, s:s}", "eventId", ev.event_id, "subscriptionId",
+                      s->id);
+            offsets_hold(msg); /* never resolved: the offset stays */
+            continue;
+        }
+        j->attempt = 1;
+        j->first_attempt_ms = clock_wall_ms();
+        j->origin.topic = strdup(rd_kafka_topic_name(rkm->rkt));
+        j->origin.partition = rkm->partition;
+        j->origin.offset = rkm->offset;
+        j->attempts = json_array();
+        j->body = render_body(&ev, s, &ctx, j->delivery_id);
+        if (j->origin.topic == NULL || j->attempts == NULL || j->body == NULL) {
+            log_error("out of memory rendering; the event will be delivered "
+                      "again after a restart",
+                      "{s:s, s:s}", "eventId", ev.event_id, "subscriptionId",
+                      s->id);
+            job_free(j); /* its hold stays: the offset never moves */
+            continue;
+        }
+        send_attempt(e, j, s);
     }
 
 out:
@@ -509,25 +883,154 @@ out:
     return outcome;
 }
 
+/* ---- Retry records ----------------------------------------------------- */
+
+static const subscription_t *find_subscription(const cache_subscriptions_t *s,
+                                               const char *id)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (strcmp(s->v[i].id, id) == 0) {
+            return &s->v[i];
+        }
+    }
+    return NULL;
+}
+
+static outcome_t process_retry(engine_t *e, const rd_kafka_message_t *rkm,
+                               offsets_msg_t *msg)
+{
+    record_t rec = {0};
+    const cache_subscriptions_t *subs = NULL;
+    const subscription_t *sub;
+    char why[256] = "";
+    job_t *j;
+    outcome_t outcome = PROCESSED;
+
+    if (record_parse(rkm->payload, rkm->len, &rec, why, sizeof(why)) != 0) {
+        dead_letter_raw(e, rkm, msg, REASON_INVALID_EVENT, "invalid_event",
+                        why);
+        goto out;
+    }
+    if (cache_subscriptions(e->cache, rec.tenant_id, &subs) != CACHE_OK) {
+        outcome = STALL;
+        goto out;
+    }
+    sub = find_subscription(subs, rec.subscription_id);
+    if (sub == NULL || !sub->active) {
+        metrics_reason(REASON_SUBSCRIPTION_INACTIVE);
+        log_info("retry dropped", "{s:s, s:s, s:I, s:s}", "eventId",
+                 rec.event_id, "subscriptionId", rec.subscription_id,
+                 "tenantId", (json_int_t)rec.tenant_id, "reason",
+                 "subscription_inactive");
+        goto out;
+    }
+
+    j = job_new(rec.event_id, rec.event_type, rec.tenant_id, sub->id, msg);
+    if (j == NULL) {
+        offsets_hold(msg); /* never resolved: the offset stays */
+        goto out;
+    }
+    j->attempt = rec.attempt + 1;
+    j->first_attempt_ms = rec.first_attempt_ms;
+    j->origin.topic = strdup(rec.origin.topic);
+    j->origin.partition = rec.origin.partition;
+    j->origin.offset = rec.origin.offset;
+    /* The same payload, with this attempt's delivery id. */
+    j->body = json_incref(rec.body);
+    j->attempts = json_incref(rec.attempts);
+    if (j->origin.topic == NULL ||
+        json_object_set_new(j->body, "deliveryId",
+                            json_string(j->delivery_id)) != 0) {
+        job_free(j); /* its hold stays: the offset never moves */
+        goto out;
+    }
+    send_attempt(e, j, sub);
+
+out:
+    record_clear(&rec);
+    return outcome;
+}
+
+/* ---- Consumed messages ------------------------------------------------- */
+
+static outcome_t process(engine_t *e, const rd_kafka_message_t *rkm,
+                         offsets_msg_t *msg)
+{
+    if (tier_of_topic(e, rd_kafka_topic_name(rkm->rkt)) >= 0) {
+        return process_retry(e, rkm, msg);
+    }
+    return process_event(e, rkm, msg);
+}
+
+static held_t *held_new(rd_kafka_message_t *rkm, offsets_msg_t *msg,
+                        int64_t due_ms)
+{
+    held_t *h = calloc(1, sizeof(*h));
+
+    if (h != NULL) {
+        h->rkm = rkm;
+        h->msg = msg;
+        h->due_ms = due_ms;
+    }
+    return h;
+}
+
 static void stall(engine_t *e, rd_kafka_message_t *rkm, offsets_msg_t *msg)
 {
-    stalled_t *s = calloc(1, sizeof(*s));
+    held_t *h = held_new(rkm, msg, 0);
 
-    if (s == NULL) {
-        /* Without room to hold it, drop it unresolved: it is redelivered
-         * after the next restart or rebalance, never lost. */
+    if (h == NULL) {
+        /* Without room to hold it, drop it unresolved: it is processed
+         * again after the next restart or rebalance, never lost. */
         rd_kafka_message_destroy(rkm);
         return;
     }
-    s->rkm = rkm;
-    s->msg = msg;
     if (e->stalled_tail != NULL) {
-        e->stalled_tail->next = s;
+        e->stalled_tail->next = h;
     } else {
-        e->stalled_head = s;
+        e->stalled_head = h;
     }
-    e->stalled_tail = s;
+    e->stalled_tail = h;
     set_paused(e, true);
+}
+
+/* Processes a message now, or holds it behind a Redis outage. */
+static void process_or_stall(engine_t *e, rd_kafka_message_t *rkm,
+                             offsets_msg_t *msg)
+{
+    /* Once one message waits for Redis, later ones queue behind it. */
+    if (e->stalled_head != NULL || process(e, rkm, msg) == STALL) {
+        stall(e, rkm, msg);
+        return;
+    }
+    offsets_release(e->offsets, msg);
+    rd_kafka_message_destroy(rkm);
+}
+
+/* A retry record read before its time: pause its partition and keep it
+ * until due. Later records of the partition are fetched again on resume. */
+static bool wait_if_early(engine_t *e, rd_kafka_message_t *rkm,
+                          offsets_msg_t *msg)
+{
+    record_t rec = {0};
+    char why[256];
+    held_t *h;
+
+    if (record_parse(rkm->payload, rkm->len, &rec, why, sizeof(why)) != 0) {
+        return false; /* process_retry() dead-letters it */
+    }
+    int64_t due = rec.next_attempt_ms;
+    record_clear(&rec);
+    if (due <= clock_wall_ms() || (h = held_new(rkm, msg, due)) == NULL) {
+        return false;
+    }
+    h->next = e->waiting;
+    e->waiting = h;
+    rd_kafka_topic_partition_list_t *l =
+        one_partition(rd_kafka_topic_name(rkm->rkt), rkm->partition);
+    rd_kafka_pause_partitions(e->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    return true;
 }
 
 static void handle(engine_t *e, rd_kafka_message_t *rkm)
@@ -551,68 +1054,100 @@ static void handle(engine_t *e, rd_kafka_message_t *rkm)
         rd_kafka_message_destroy(rkm);
         return;
     }
-    /* Once one message waits for Redis, later ones queue behind it. */
-    if (e->stalled_head != NULL || process(e, rkm, msg) == STALL) {
-        stall(e, rkm, msg);
+    if (tier_of_topic(e, rd_kafka_topic_name(rkm->rkt)) >= 0 &&
+        wait_if_early(e, rkm, msg)) {
         return;
     }
-    offsets_release(e->offsets, msg);
-    rd_kafka_message_destroy(rkm);
+    process_or_stall(e, rkm, msg);
 }
 
-/* Retries the held-back messages, oldest first, once Redis answers. */
+/* Retries the stalled messages, oldest first, once Redis answers. */
 static void retry_stalled(engine_t *e)
 {
     while (e->stalled_head != NULL) {
-        stalled_t *s = e->stalled_head;
-        if (process(e, s->rkm, s->msg) == STALL) {
+        held_t *h = e->stalled_head;
+        if (process(e, h->rkm, h->msg) == STALL) {
             return;
         }
-        e->stalled_head = s->next;
+        e->stalled_head = h->next;
         if (e->stalled_head == NULL) {
             e->stalled_tail = NULL;
         }
-        offsets_release(e->offsets, s->msg);
-        rd_kafka_message_destroy(s->rkm);
-        free(s);
+        offsets_release(e->offsets, h->msg);
+        rd_kafka_message_destroy(h->rkm);
+        free(h);
     }
     set_paused(e, false);
 }
 
-static bool in_list(const rd_kafka_topic_partition_list_t *parts,
-                    const rd_kafka_message_t *rkm)
+/* Sends the retry records whose time has come and resumes their
+ * partitions. Returns the ms until the next one is due (or LOOP_WAIT_MS). */
+static int64_t release_due(engine_t *e)
 {
-    return parts == NULL ||
-           rd_kafka_topic_partition_list_find(
-               parts, rd_kafka_topic_name(rkm->rkt), rkm->partition) != NULL;
+    int64_t now = clock_wall_ms();
+    int64_t next = LOOP_WAIT_MS;
+    held_t **pw = &e->waiting;
+
+    while (*pw != NULL) {
+        held_t *h = *pw;
+        if (h->due_ms > now) {
+            if (h->due_ms - now < next) {
+                next = h->due_ms - now;
+            }
+            pw = &h->next;
+            continue;
+        }
+        *pw = h->next;
+        if (!e->paused) {
+            rd_kafka_topic_partition_list_t *l = one_partition(
+                rd_kafka_topic_name(h->rkm->rkt), h->rkm->partition);
+            rd_kafka_resume_partitions(e->rk, l);
+            rd_kafka_topic_partition_list_destroy(l);
+        }
+        process_or_stall(e, h->rkm, h->msg);
+        free(h);
+    }
+    return next;
 }
 
-/* Forgets held-back messages of the given partitions (all when NULL); they
- * were not committed, so their next consumer processes them. */
-static void drop_stalled(engine_t *e,
-                         const rd_kafka_topic_partition_list_t *parts)
+/*
+ * Lets go of held messages of the given partitions (all when NULL) without
+ * processing them: they stay unresolved, so their offsets are never
+ * committed and their next consumer processes them. Their holds are
+ * released only when their partitions were forgotten already (revocation),
+ * where a release frees memory but can no longer move a position.
+ */
+static void drop_held(engine_t *e, held_t **list,
+                      const rd_kafka_topic_partition_list_t *parts,
+                      bool forgotten)
 {
-    stalled_t **ps = &e->stalled_head;
+    held_t **ph = list;
 
-    e->stalled_tail = NULL;
-    while (*ps != NULL) {
-        stalled_t *s = *ps;
-        if (in_list(parts, s->rkm)) {
-            *ps = s->next;
-            offsets_release(e->offsets, s->msg);
-            rd_kafka_message_destroy(s->rkm);
-            free(s);
+    while (*ph != NULL) {
+        held_t *h = *ph;
+        if (held_in(h, parts)) {
+            *ph = h->next;
+            if (forgotten) {
+                offsets_release(e->offsets, h->msg);
+            }
+            rd_kafka_message_destroy(h->rkm);
+            free(h);
         } else {
-            e->stalled_tail = s;
-            ps = &s->next;
+            ph = &h->next;
         }
     }
-    if (e->stalled_head == NULL) {
-        e->paused = false;
+    if (list == &e->stalled_head) {
+        e->stalled_tail = NULL;
+        for (held_t *h = e->stalled_head; h != NULL; h = h->next) {
+            e->stalled_tail = h;
+        }
+        if (e->stalled_head == NULL) {
+            e->paused = false;
+        }
     }
 }
 
-/* ---- Loop ------------------------------------------------------------ */
+/* ---- Loop ------------------------------------------------------------- */
 
 static void update_ready(engine_t *e)
 {
@@ -632,6 +1167,7 @@ static void drain(engine_t *e, int64_t grace_ms)
         }
         deliver_run(e->deliver, NULL, 0,
                     (int)(left < LOOP_WAIT_MS ? left : LOOP_WAIT_MS));
+        producer_poll(e->producer);
         update_ready(e);
     }
 }
@@ -672,7 +1208,9 @@ int engine_run(engine_t *e, volatile sig_atomic_t *stop)
         if (cache_changes_fd(e->cache) < 0 && e->stalled_head == NULL) {
             cache_connect(e->cache);
         }
+        int64_t wait = release_due(e);
         consume(e);
+        producer_poll(e->producer);
         offsets_store(e->offsets, e->rk);
         update_ready(e);
 
@@ -681,7 +1219,7 @@ int engine_run(engine_t *e, volatile sig_atomic_t *stop)
             fds[n++] = (struct curl_waitfd){cache_changes_fd(e->cache),
                                             CURL_WAIT_POLLIN, 0};
         }
-        deliver_run(e->deliver, fds, n, LOOP_WAIT_MS);
+        deliver_run(e->deliver, fds, n, (int)(wait > 0 ? wait : 0));
         if (n > 1 && fds[1].revents != 0) {
             cache_read_changes(e->cache);
         }
@@ -694,11 +1232,13 @@ int engine_run(engine_t *e, volatile sig_atomic_t *stop)
              (json_int_t)e->cfg->shutdown_grace_ms);
     drain(e, e->cfg->shutdown_grace_ms);
     deliver_abort_all(e->deliver);
-    drop_stalled(e, NULL);
+    producer_flush(e->producer, (int)e->cfg->shutdown_grace_ms);
+    drop_held(e, &e->stalled_head, NULL, false);
+    drop_held(e, &e->waiting, NULL, false);
     offsets_store(e->offsets, e->rk);
 
-    /* Commits what was stored (through the revocation above) and leaves
-     * the group, so the partitions move on without a session timeout. */
+    /* Commits what was stored (through the revocation callback) and
+     * leaves the group, so the partitions move on without a timeout. */
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(e->rk);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         log_warn("consumer close failed", "{s:s}", "error",
@@ -708,9 +1248,53 @@ int engine_run(engine_t *e, volatile sig_atomic_t *stop)
     return 0;
 }
 
-static void on_startup_failure(engine_t *e)
+/* One retry topic per distinct delay of WEBHOOKD_RETRY_SCHEDULE. */
+static int setup_tiers(engine_t *e, char *errstr, size_t errstr_size)
 {
-    engine_free(e);
+    const config_t *cfg = e->cfg;
+
+    for (size_t i = 0; i < cfg->n_retry_tiers; i++) {
+        int64_t delay = cfg->retry_schedule_ms[i];
+        size_t t = 0;
+
+        while (t < e->n_tiers && e->tiers[t].delay_ms != delay) {
+            t++;
+        }
+        if (t == e->n_tiers) {
+            tier_t *tier = &e->tiers[e->n_tiers++];
+            size_t len;
+            record_delay_label(delay, tier->label, sizeof(tier->label));
+            len = strlen(cfg->retry_topic_prefix) + strlen(tier->label) + 1;
+            tier->topic = malloc(len);
+            if (tier->topic == NULL) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+            }
+            snprintf(tier->topic, len, "%s%s", cfg->retry_topic_prefix,
+                     tier->label);
+            tier->delay_ms = delay;
+            metrics_set_tier_label(t, tier->label);
+        }
+        e->tier_of[i] = t;
+    }
+    return 0;
+}
+
+static int start_producer(engine_t *e, char *errstr, size_t errstr_size)
+{
+    const char *required[CONFIG_RETRY_TIERS_MAX + 2];
+    size_t n = 0;
+
+    for (size_t i = 0; i < e->n_tiers; i++) {
+        required[n++] = e->tiers[i].topic;
+    }
+    required[n++] = e->cfg->dlq_topic;
+    if (e->cfg->attempts_topic != NULL) {
+        required[n++] = e->cfg->attempts_topic;
+    }
+    e->producer = producer_new(e->cfg, e->offsets, required, n,
+                               METADATA_TIMEOUT_MS, errstr, errstr_size);
+    return e->producer != NULL ? 0 : -1;
 }
 
 engine_t *engine_new(const config_t *cfg, char *errstr, size_t errstr_size)
@@ -723,24 +1307,31 @@ engine_t *engine_new(const config_t *cfg, char *errstr, size_t errstr_size)
     }
     e->cfg = cfg;
     e->wake[0] = e->wake[1] = -1;
+    srand48((long)(clock_wall_ms() ^ (int64_t)getpid()));
     e->offsets = offsets_new();
     e->cache = cache_new(cfg);
-    if (e->offsets == NULL || e->cache == NULL) {
+    e->breakers =
+        breakers_new((int)cfg->breaker_threshold, cfg->breaker_cooldown_ms);
+    if (e->offsets == NULL || e->cache == NULL || e->breakers == NULL) {
         snprintf(errstr, errstr_size, "out of memory");
-        on_startup_failure(e);
-        return NULL;
+        goto fail;
     }
     e->deliver =
         deliver_new(cfg, prepare, delivery_done, e, errstr, errstr_size);
-    if (e->deliver == NULL || kafka_start(e, errstr, errstr_size) != 0) {
-        on_startup_failure(e);
-        return NULL;
+    if (e->deliver == NULL || setup_tiers(e, errstr, errstr_size) != 0 ||
+        start_producer(e, errstr, errstr_size) != 0 ||
+        kafka_start(e, errstr, errstr_size) != 0) {
+        goto fail;
     }
     /* Connect now so that a wrong address shows at once in the log; an
      * unreachable Redis is not fatal, the loop keeps trying. */
     cache_connect(e->cache);
     metrics_set(G_REDIS_UP, cache_is_up(e->cache));
     return e;
+
+fail:
+    engine_free(e);
+    return NULL;
 }
 
 void engine_free(engine_t *e)
@@ -748,19 +1339,28 @@ void engine_free(engine_t *e)
     if (e == NULL) {
         return;
     }
-    deliver_free(e->deliver);
-    drop_stalled(e, NULL);
+    if (e->deliver != NULL) {
+        deliver_free(e->deliver);
+        e->deliver = NULL;
+    }
+    drop_held(e, &e->stalled_head, NULL, false);
+    drop_held(e, &e->waiting, NULL, false);
     if (e->queue != NULL) {
         rd_kafka_queue_destroy(e->queue);
     }
     if (e->rk != NULL) {
         rd_kafka_destroy(e->rk);
     }
+    producer_free(e->producer, 0);
     for (int i = 0; i < 2; i++) {
         if (e->wake[i] >= 0) {
             close(e->wake[i]);
         }
     }
+    for (size_t i = 0; i < e->n_tiers; i++) {
+        free(e->tiers[i].topic);
+    }
+    breakers_free(e->breakers);
     cache_free(e->cache);
     offsets_free(e->offsets);
     free(e);

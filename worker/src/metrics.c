@@ -27,7 +27,47 @@ static const struct {
                         "Subscription and context lookups read from Redis."},
     [M_REDIS_ERRORS] = {"webhookd_redis_errors_total",
                         "Redis commands that failed or connections lost."},
+    [M_PRODUCE_ERRORS] = {"webhookd_produce_errors_total",
+                          "Retry, dead-letter or attempt writes that failed "
+                          "and were tried again."},
+    [M_BREAKER_OPENED] = {"webhookd_circuit_breaker_opened_total",
+                          "Times an endpoint's circuit breaker opened."},
 };
+
+static const char *const reason_names[REASON__COUNT] = {
+    [REASON_EXHAUSTED] = "exhausted",
+    [REASON_ENDPOINT_GONE] = "endpoint_gone",
+    [REASON_DECODE_ERROR] = "decode_error",
+    [REASON_INVALID_EVENT] = "invalid_event",
+    [REASON_SUBSCRIPTION_INACTIVE] = "subscription_inactive",
+};
+
+static char tier_labels[METRICS_TIERS_MAX][16];
+static size_t n_tiers;
+static atomic_uint_fast64_t retries[METRICS_TIERS_MAX];
+static atomic_uint_fast64_t reasons[REASON__COUNT];
+
+void metrics_set_tier_label(size_t tier, const char *label)
+{
+    if (tier < METRICS_TIERS_MAX) {
+        snprintf(tier_labels[tier], sizeof(tier_labels[tier]), "%s", label);
+        if (tier >= n_tiers) {
+            n_tiers = tier + 1;
+        }
+    }
+}
+
+void metrics_retry(size_t tier)
+{
+    if (tier < METRICS_TIERS_MAX) {
+        atomic_fetch_add_explicit(&retries[tier], 1, memory_order_relaxed);
+    }
+}
+
+void metrics_reason(metric_reason_t r)
+{
+    atomic_fetch_add_explicit(&reasons[r], 1, memory_order_relaxed);
+}
 
 static const struct {
     const char *name;
@@ -158,6 +198,20 @@ char *metrics_render(size_t *len)
     for (size_t i = 0; i < RESULT__COUNT; i++) {
         put(&o, "webhookd_deliveries_total{result=\"%s\"} %llu\n",
             result_names[i], (unsigned long long)load(&results[i]));
+    }
+
+    put(&o, "# HELP webhookd_retries_total Records written to each retry "
+            "tier.\n# TYPE webhookd_retries_total counter\n");
+    for (size_t i = 0; i < n_tiers; i++) {
+        put(&o, "webhookd_retries_total{tier=\"%s\"} %llu\n", tier_labels[i],
+            (unsigned long long)load(&retries[i]));
+    }
+    put(&o, "# HELP webhookd_dead_letters_total Deliveries and messages "
+            "dead-lettered or dropped, by reason.\n"
+            "# TYPE webhookd_dead_letters_total counter\n");
+    for (size_t i = 0; i < REASON__COUNT; i++) {
+        put(&o, "webhookd_dead_letters_total{reason=\"%s\"} %llu\n",
+            reason_names[i], (unsigned long long)load(&reasons[i]));
     }
 
     put(&o, "# HELP webhookd_delivery_latency_seconds Time from request "

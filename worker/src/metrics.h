@@ -28,6 +28,8 @@ typedef enum metric_counter {
     M_CACHE_HITS,
     M_CACHE_MISSES,
     M_REDIS_ERRORS,
+    M_PRODUCE_ERRORS,
+    M_BREAKER_OPENED,
     M_COUNTER__COUNT
 } metric_counter_t;
 
@@ -40,6 +42,27 @@ typedef enum metric_gauge {
     G_LAST_LOOP_MS, /* wall-clock ms of the worker loop's last turn */
     G__COUNT
 } metric_gauge_t;
+
+/* Why a delivery left the retry path without being delivered. */
+typedef enum metric_reason {
+    REASON_EXHAUSTED = 0,
+    REASON_ENDPOINT_GONE,
+    REASON_DECODE_ERROR,
+    REASON_INVALID_EVENT,
+    REASON_SUBSCRIPTION_INACTIVE, /* dropped, not dead-lettered */
+    REASON__COUNT
+} metric_reason_t;
+
+#define METRICS_TIERS_MAX 16
+
+/* Names the retry tiers for the retries_total{tier=...} series. */
+void metrics_set_tier_label(size_t tier, const char *label);
+
+/* Counts a record written to retry tier `tier`. */
+void metrics_retry(size_t tier);
+
+/* Counts a dead letter (or a drop) by reason. */
+void metrics_reason(metric_reason_t r);
 
 /* Adds n to a counter. */
 void metrics_add(metric_counter_t c, uint64_t n);
