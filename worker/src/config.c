@@ -196,7 +196,13 @@ static int parse_redis_url(config_t *cfg, const char *s, char *why,
     }
     p = s + 8;
     host_end = p + strcspn(p, "/");
-    at = memchr(p, '@', (size_t)(host_end - p));
+    /* The last '@' ends the credentials: a password may contain '@'. */
+    at = NULL;
+    for (const char *q = p; q < host_end; q++) {
+        if (*q == '@') {
+            at = q;
+        }
+    }
     if (at != NULL) {
         /* "[user]:password@": Redis 5 and older know only the password. */
         const char *colon = memchr(p, ':', (size_t)(at - p));

@@ -223,9 +223,11 @@ char *metrics_render(size_t *len)
             (double)bucket_ms[b] / 1000.0, (unsigned long long)cumulative);
     }
     cumulative += load(&latency_buckets[N_BUCKETS]);
+    /* The sum to the millisecond: %g keeps 6 digits, so a long-running
+     * worker's sum would stop moving and rate() of it would read zero. */
     put(&o,
         "webhookd_delivery_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
-        "webhookd_delivery_latency_seconds_sum %g\n"
+        "webhookd_delivery_latency_seconds_sum %.3f\n"
         "webhookd_delivery_latency_seconds_count %llu\n",
         (unsigned long long)cumulative, (double)load(&latency_sum_ms) / 1000.0,
         (unsigned long long)cumulative);

@@ -136,6 +136,12 @@ offsets_msg_t *offsets_track(offsets_t *o, const char *topic, int32_t partition,
             p->tail = m;
         }
     }
+    if (offset < p->position) {
+        /* Re-fetched behind the position: nothing may be committed past a
+         * message not yet resolved, even a copy of one done before. */
+        p->position = offset;
+        p->dirty = true;
+    }
     p->n_msgs++;
     o->unresolved++;
     return m;
@@ -160,8 +166,9 @@ static void part_advance(offsets_part_t *p)
         p->n_msgs--;
         free(m);
     }
-    if (p->head != NULL && p->head->offset > p->position) {
-        /* The lowest unresolved message is the next to commit. */
+    if (p->head != NULL && p->head->offset != p->position) {
+        /* The lowest unresolved message is the next to commit; it may sit
+         * below the position just reached when it is a re-fetched copy. */
         p->position = p->head->offset;
         p->dirty = true;
     }
@@ -233,6 +240,19 @@ void offsets_forget(offsets_t *o, const char *topic, int32_t partition)
         }
         pp = &p->next_in_bucket;
     }
+}
+
+int64_t offsets_position(const offsets_t *o, const char *topic,
+                         int32_t partition)
+{
+    const offsets_part_t *p = o->buckets[bucket_of(topic, partition)];
+
+    for (; p != NULL; p = p->next_in_bucket) {
+        if (p->partition == partition && strcmp(p->topic, topic) == 0) {
+            return p->position;
+        }
+    }
+    return -1;
 }
 
 size_t offsets_unresolved(const offsets_t *o)

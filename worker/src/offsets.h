@@ -52,6 +52,12 @@ rd_kafka_resp_err_t offsets_store(offsets_t *o, rd_kafka_t *rk);
  */
 void offsets_forget(offsets_t *o, const char *topic, int32_t partition);
 
+/* The commit position of a tracked partition: the next offset to commit,
+ * or -1 while unknown or when the partition is not tracked (read-only, for
+ * tests and diagnostics). */
+int64_t offsets_position(const offsets_t *o, const char *topic,
+                         int32_t partition);
+
 /* Number of messages tracked and not yet resolved, all partitions. */
 size_t offsets_unresolved(const offsets_t *o);
 
