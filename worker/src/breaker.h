@@ -6,7 +6,10 @@
  * (no answer, timeout, 429 or 5xx) the breaker opens: deliveries to the
  * endpoint skip the request and go to the retry tiers. After `cooldown_ms`
  * one probe request is let through (half-open); its success closes the
- * breaker, its failure opens it for another cooldown.
+ * breaker, its failure opens it for another cooldown. A probe not reported
+ * within a further cooldown counts as lost, and another is let through.
+ * A late report of a request sent before the breaker opened is taken as it
+ * comes: a success closes the breaker, a failure changes nothing.
  *
  * Time is passed in (monotonic ms), so the logic is testable.
  * Used from the worker's main thread only.

@@ -25,11 +25,11 @@ typedef struct record_origin {
 /* One attempt, as kept in the "attempts" history. */
 typedef struct record_attempt {
     const char *delivery_id;
-    int64_t at_ms;          /* wall clock, Unix ms */
-    long http_status;       /* 0: no response (written as null) */
-    const char *error;      /* NULL when the endpoint answered 2xx/any */
+    int64_t at_ms;     /* wall clock, Unix ms */
+    long http_status;  /* 0: no response (written as null) */
+    const char *error; /* NULL when the endpoint answered 2xx/any */
     int64_t latency_ms;
-    const char *response;   /* response body bytes, may be NULL */
+    const char *response; /* response body bytes, may be NULL */
     size_t response_len;
 } record_attempt_t;
 
@@ -78,17 +78,20 @@ json_t *record_build(const char *event_id, const char *event_type,
  * decoded or validated: reason ("decode_error" or "invalid_event"), error
  * (a description without field values), origin, the message key and value
  * in base64 ("rawKey" null when there is none, "rawValue"), and the time.
+ * Keys, in order: reason, error, origin, rawKey, rawValue (null for a
+ * tombstone, value NULL), atUtc. Returns a new object, or NULL.
  */
 json_t *record_build_undecodable(const char *reason, const char *error,
-                                 const record_origin_t *origin,
-                                 const void *key, size_t key_len,
-                                 const void *value, size_t value_len,
-                                 int64_t at_ms);
+                                 const record_origin_t *origin, const void *key,
+                                 size_t key_len, const void *value,
+                                 size_t value_len, int64_t at_ms);
 
 /*
  * Parses a retry record. Returns 0 and fills *r (release with
  * record_clear()), or -1 with errstr saying what is wrong (no values).
- * Takes no ownership of buf.
+ * Takes no ownership of buf. Every field above is required and checked
+ * (a dead letter, whose nextAttemptAtUtc is null, is refused); keys the
+ * record_t does not hold are ignored. On failure *r is zeroed.
  */
 int record_parse(const void *buf, size_t len, record_t *r, char *errstr,
                  size_t errstr_size);
