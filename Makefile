@@ -3,12 +3,15 @@
 #   make                     build webhookd into build/default/
 #   make SANITIZER=address   the same with ASan (build/address/), or =undefined
 #   make deps                install Debian packages, Kafka jars, Python tools
-#   make check               deps, build, unit tests, end-to-end tests
+#   make check               deps, format, build, unit tests (also under
+#                            valgrind, ASan and UBSan), end-to-end tests
+#                            (also against an ASan build)
 #   make unit                unit tests only (no services needed)
 #   make e2e                 end-to-end tests against real Kafka/Redis/HTTP
 #   make valgrind            unit tests under valgrind
 #   make demo                run the product against a local stack
 #   make bench               throughput and latency benchmark
+#   make docs                regenerate the settings table in the docs
 #   make format / format-check
 
 CC        ?= cc
@@ -49,7 +52,8 @@ C_FILES   := $(wildcard worker/src/*.[ch] codecs/src/*.[ch] tests/unit/*.[ch] \
 
 PYTEST := .deps/venv/bin/pytest
 
-.PHONY: all deps check unit e2e valgrind demo bench format format-check clean
+.PHONY: all deps check unit e2e valgrind demo bench docs format format-check \
+	clean
 
 all: $(BUILD)/webhookd
 
@@ -82,7 +86,15 @@ e2e: all
 check: deps
 	$(MAKE) format-check
 	$(MAKE) all unit
+	scripts/config-doc.sh $(BUILD)/webhookd --check
+	$(MAKE) valgrind
+	$(MAKE) SANITIZER=undefined unit
+	$(MAKE) SANITIZER=address unit
 	$(MAKE) e2e
+	$(MAKE) SANITIZER=address e2e
+
+docs: all
+	scripts/config-doc.sh $(BUILD)/webhookd
 
 demo: deps all
 	scripts/demo.sh

@@ -59,9 +59,11 @@ static const setting_t settings[] = {
     {"WEBHOOKD_ATTEMPTS_TOPIC", SET_OPTSTRING, "", 0, 0, F(attempts_topic),
      false, "topic for every attempt's outcome; empty: off"},
     {"WEBHOOKD_SCHEMA_REGISTRY_URL", SET_OPTSTRING, "", 0, 0,
-     F(schema_registry_url), false, "Confluent-compatible schema registry"},
+     F(schema_registry_url), false, "Confluent-compatible schema registry (read once Avro decoding "
+     "is available; Avro messages are dead-lettered until then)"},
     {"WEBHOOKD_SCHEMA_DIR", SET_OPTSTRING, "", 0, 0, F(schema_dir), false,
-     "local directory of Avro schemas, used without a registry"},
+     "local directory of Avro schemas, used without a registry "
+     "(same note as the registry)"},
     {"WEBHOOKD_CACHE_TTL", SET_DURATION, "30s", 0, DAY_MS, F(cache_ttl_ms),
      false, "longest time a subscription or context record is cached"},
     {"WEBHOOKD_MAX_INFLIGHT", SET_COUNT, "1000", 1, 100000, F(max_inflight),
@@ -490,4 +492,19 @@ void config_print_help(FILE *out)
             "      security.protocol\n"
             "\nDurations are written like 500ms, 10s, 1m, 2h or 1d.\n",
             RDKAFKA_PREFIX, RDKAFKA_PREFIX);
+}
+
+void config_print_markdown(FILE *out)
+{
+    fprintf(out, "| variable | default | meaning |\n|---|---|---|\n");
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const setting_t *st = &settings[i];
+        fprintf(out, "| `%s` | %s%s%s | %s |\n", st->name,
+                *st->def != '\0' ? "`" : "",
+                *st->def != '\0' ? st->def : "(empty)",
+                *st->def != '\0' ? "`" : "", st->help);
+    }
+    fprintf(out, "| `%s<NAME>` | | any librdkafka property, dots written as "
+                 "underscores |\n",
+            RDKAFKA_PREFIX);
 }

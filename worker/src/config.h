@@ -70,6 +70,10 @@ void config_free(config_t *cfg);
 /* Prints the variables, their defaults and descriptions (for --help). */
 void config_print_help(FILE *out);
 
+/* Prints the same as a Markdown table (docs/configuration.md is made from
+ * it, so the docs cannot drift from the code). */
+void config_print_markdown(FILE *out);
+
 /*
  * Parses a duration such as "500ms", "10s", "1m", "2h" or "1d" into
  * milliseconds. Returns 0, or -1 when malformed or negative.

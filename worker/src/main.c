@@ -49,6 +49,10 @@ int main(int argc, char **argv)
             config_print_help(stdout);
             return 0;
         }
+        if (strcmp(argv[i], "--help-markdown") == 0) {
+            config_print_markdown(stdout);
+            return 0;
+        }
         fprintf(stderr,
                 "webhookd: unknown argument \"%s\"; settings come "
                 "from WEBHOOKD_* variables, see webhookd --help\n",

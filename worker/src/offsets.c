@@ -29,6 +29,7 @@ struct offsets_msg {
 
 struct offsets {
     offsets_part_t *buckets[N_BUCKETS];
+    offsets_part_t *forgotten; /* revoked partitions with held messages */
     size_t unresolved;
 };
 
@@ -72,6 +73,11 @@ void offsets_free(offsets_t *o)
             part_free(p);
             p = next;
         }
+    }
+    while (o->forgotten != NULL) {
+        offsets_part_t *next = o->forgotten->next_in_bucket;
+        part_free(o->forgotten);
+        o->forgotten = next;
     }
     free(o);
 }
@@ -186,6 +192,12 @@ void offsets_release(offsets_t *o, offsets_msg_t *m)
     }
     part_advance(p);
     if (p->forgotten && p->n_msgs == 0) {
+        /* The list is short: only partitions revoked mid-delivery. */
+        offsets_part_t **pp = &o->forgotten;
+        while (*pp != p) {
+            pp = &(*pp)->next_in_bucket;
+        }
+        *pp = p->next_in_bucket;
         part_free(p);
     }
 }
@@ -234,7 +246,8 @@ void offsets_forget(offsets_t *o, const char *topic, int32_t partition)
                 part_free(p);
             } else {
                 p->forgotten = true;
-                p->next_in_bucket = NULL;
+                p->next_in_bucket = o->forgotten;
+                o->forgotten = p;
             }
             return;
         }
