@@ -52,8 +52,8 @@ C_FILES   := $(wildcard worker/src/*.[ch] codecs/src/*.[ch] tests/unit/*.[ch] \
 
 PYTEST := .deps/venv/bin/pytest
 
-.PHONY: all deps check unit e2e valgrind demo bench docs format format-check \
-	clean
+.PHONY: all deps check unit e2e valgrind demo bench docs lint-compose \
+	format format-check clean
 
 all: $(BUILD)/webhookd
 
@@ -84,7 +84,7 @@ e2e: all
 	WEBHOOKD_BIN=$(abspath $(BUILD)/webhookd) $(PYTEST) tests/e2e $(PYTEST_ARGS)
 
 check: deps
-	$(MAKE) format-check
+	$(MAKE) format-check lint-compose
 	$(MAKE) all unit
 	scripts/config-doc.sh $(BUILD)/webhookd --check
 	$(MAKE) valgrind
@@ -101,6 +101,12 @@ demo: deps all
 
 bench: deps all
 	scripts/bench.sh
+
+# The compose file cannot be run here (no Docker engine); validate it against
+# the compose specification instead.
+lint-compose:
+	.deps/venv/bin/check-jsonschema --builtin-schema vendor.compose-spec \
+		docker-compose.yml
 
 format:
 	clang-format -i $(C_FILES)

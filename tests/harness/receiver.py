@@ -98,8 +98,17 @@ class _Handler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body, received_at=time.time())
         behaviour = rec._record(request)
-        if behaviour.delay:
-            time.sleep(behaviour.delay)
+        route = _route(self.path)
+        rec._opened(route, +1)
+        try:
+            rec._wait_gate(route)
+            if behaviour.delay:
+                rec._sleep(behaviour.delay)
+            self._answer(behaviour)
+        finally:
+            rec._opened(route, -1)
+
+    def _answer(self, behaviour: "Behaviour") -> None:
         self.send_response(behaviour.status)
         if behaviour.retry_after is not None:
             self.send_header("Retry-After", str(behaviour.retry_after))
@@ -131,8 +140,9 @@ class Receiver:
     ... recv.wait_for("/a", 1, timeout=60) ...; recv.stop()
     """
 
-    def __init__(self, port: int = 0, on_request: Callable[[Request], None] | None = None):
-        self._server = _Server(("127.0.0.1", port), _Handler)
+    def __init__(self, port: int = 0, on_request: Callable[[Request], None] | None = None,
+                 host: str = "127.0.0.1"):
+        self._server = _Server((host, port), _Handler)
         self._server.receiver = self  # type: ignore[attr-defined]
         self.port = self._server.server_address[1]
         self.on_request = on_request
@@ -142,6 +152,11 @@ class Receiver:
         self._sequences: dict[str, list[Behaviour]] = {}
         self._default = Behaviour()
         self._thread: threading.Thread | None = None
+        # hold()/release(): paths whose requests wait until released, and
+        # requests received but not answered yet, per path.
+        self._gates: dict[str, threading.Event] = {}
+        self._open: dict[str, int] = {}
+        self._released = threading.Event()  # set by stop(): no more waiting
 
     def start(self) -> "Receiver":
         self._thread = threading.Thread(target=self._server.serve_forever,
@@ -150,6 +165,10 @@ class Receiver:
         return self
 
     def stop(self) -> None:
+        # Held and delayed requests answer at once, so that no handler
+        # thread outlives the test waiting for a gate.
+        self._released.set()
+        self.release()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(10)
@@ -212,6 +231,47 @@ class Receiver:
             except Exception as exc:  # a printer must not break the endpoint
                 print(f"receiver: on_request failed: {exc}", file=sys.stderr)
         return behaviour
+
+    # Holding requests open (a slow endpoint without a fixed sleep).
+    def hold(self, path: str) -> None:
+        """Keep every request to path open (no answer) until release()."""
+        with self._cond:
+            self._gates.setdefault(path, threading.Event())
+
+    def release(self, path: str | None = None) -> None:
+        """Let the held requests to path (every path when None) answer,
+        with the path's configured behaviour; later ones are not held."""
+        with self._cond:
+            paths = list(self._gates) if path is None else [path]
+            for p in paths:
+                gate = self._gates.pop(p, None)
+                if gate is not None:
+                    gate.set()
+
+    def outstanding(self, path: str | None = None) -> int:
+        """Requests to path received but not answered yet (held, delayed
+        or being written)."""
+        with self._cond:
+            if path is None:
+                return sum(self._open.values())
+            return self._open.get(path, 0)
+
+    def _wait_gate(self, route: str) -> None:
+        with self._cond:
+            gate = self._gates.get(route)
+        if gate is not None:
+            while not gate.wait(0.5):
+                if self._released.is_set():
+                    return
+
+    def _sleep(self, seconds: float) -> None:
+        """A delay that stop() cuts short."""
+        self._released.wait(seconds)
+
+    def _opened(self, route: str, delta: int) -> None:
+        with self._cond:
+            self._open[route] = self._open.get(route, 0) + delta
+            self._cond.notify_all()
 
     # Reading what arrived.
     def requests(self, path: str | None = None) -> list[Request]:
@@ -295,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         description="Print every webhook delivery on one line, with its "
                     "Standard Webhooks signature checked.")
     ap.add_argument("--port", type=int, default=8099)
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (0.0.0.0 in a container)")
     ap.add_argument("--secret", action="append", default=[], type=parse_secret,
                     help="whsec_... (all paths) or /path=whsec_...; repeatable")
     ap.add_argument("--status", type=int, default=204,
@@ -304,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     def show(request: Request) -> None:
         print(describe(request, secrets_for(request.path, args.secret)), flush=True)
 
-    recv = Receiver(args.port, on_request=show)
+    recv = Receiver(args.port, on_request=show, host=args.host)
     recv.set_default(status=args.status)
     recv.start()
     print(f"receiver listening on {recv.url('/')} (Ctrl-C to stop)", flush=True)
