@@ -83,3 +83,55 @@ def assert_body(req, expected: dict) -> None:
         detail = ("same content, different bytes (key order or spacing)"
                   if parsed == expected else "different content")
         raise AssertionError(f"body differs: {detail}\n  got:  {got}\n  want: {want.decode()}")
+
+
+# Retry and dead-letter records (SPEC section 6).
+
+UTC_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+ATTEMPT_KEYS = {"deliveryId", "atUtc", "httpStatus", "error", "latencyMs", "responseSnippet"}
+CONNECT_HEADERS = ("__connect.errors.topic", "__connect.errors.partition",
+                   "__connect.errors.offset", "__connect.errors.exception.message")
+
+
+def utc_seconds(stamp: str) -> float:
+    """Unix seconds of an RFC 3339 UTC stamp with Z, as the records write it."""
+    from datetime import datetime
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def assert_attempt_entry(entry: dict, *, http_status=None, error=None) -> None:
+    """One entry of a record's attempts history: every field, well formed.
+    http_status/error, when given, must match exactly (None skips the check;
+    pass "null" to require a JSON null)."""
+    assert set(entry) == ATTEMPT_KEYS, f"attempt entry keys {sorted(entry)}"
+    assert DELIVERY_ID.match(entry["deliveryId"] or ""), entry
+    assert UTC_MS.match(entry["atUtc"] or ""), entry
+    assert isinstance(entry["latencyMs"], int) and entry["latencyMs"] >= 0, entry
+    if http_status == "null":
+        assert entry["httpStatus"] is None, entry
+    elif http_status is not None:
+        assert entry["httpStatus"] == http_status, entry
+    if error == "null":
+        assert entry["error"] is None, entry
+    elif error is not None:
+        assert entry["error"] is not None and error in entry["error"], entry
+
+
+def assert_connect_headers(msg: dict, topic: str, partition: int, offset: int,
+                           reason: str) -> None:
+    """The Kafka Connect dead-letter headers of a dead-letter message."""
+    h = msg["headers"]
+    missing = [n for n in CONNECT_HEADERS if n not in h]
+    assert not missing, f"dead letter lacks headers {missing}; has {sorted(h)}"
+    assert h["__connect.errors.topic"] == topic.encode()
+    assert h["__connect.errors.partition"] == str(partition).encode()
+    assert h["__connect.errors.offset"] == str(offset).encode()
+    assert h["__connect.errors.exception.message"].decode().startswith(reason), h
+
+
+def assert_no_secret(raw: bytes, *secrets: str) -> None:
+    """Neither a secret nor its base64 key part appears in raw bytes."""
+    for s in secrets:
+        key = s[len("whsec_"):] if s.startswith("whsec_") else s
+        assert s.encode() not in raw and key.encode() not in raw, \
+            "a subscription secret was written into a record"

@@ -9,6 +9,7 @@ fixture, so they can run in any order without seeing each other's events.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import random
 import re
@@ -56,6 +57,24 @@ def receiver():
     recv = Receiver().start()
     yield recv
     recv.stop()
+
+
+@pytest.fixture
+def another_receiver():
+    """Factory: a further Receiver on its own port, stopped (and its held
+    requests released) when the test ends. A different port is a different
+    endpoint for the worker's connection reuse and circuit breaker, which
+    key on scheme, host and port."""
+    started: list[Receiver] = []
+
+    def make() -> Receiver:
+        recv = Receiver().start()
+        started.append(recv)
+        return recv
+
+    yield make
+    for recv in started:
+        recv.stop()
 
 
 @pytest.fixture(scope="session")
@@ -185,11 +204,25 @@ class Case:
         self._delivery_topics: set[str] = set()
 
     # Names.
-    def topic(self, label: str = "events", partitions: int = 1) -> str:
-        """A new topic for this test, created before it is returned."""
+    def topic(self, label: str = "events", partitions: int = 1,
+              config: dict | None = None) -> str:
+        """A new topic for this test, created before it is returned
+        (config: topic-level settings such as max.message.bytes)."""
         name = f"e2e.{self.slug}.{label}.{self.uid}"
-        self.kafka.create_topics([name], partitions=partitions)
+        self.kafka.create_topics([name], partitions=partitions, config=config)
         return name
+
+    def delivery_topic(self, name: str, config: dict | None = None) -> str:
+        """Create a retry, dead-letter or attempts topic ahead of worker(),
+        with topic settings (worker() then leaves it as it is)."""
+        if name not in self._delivery_topics:
+            self.kafka.create_topics([name], config=config)
+            self._delivery_topics.add(name)
+        return name
+
+    def retry_topic(self, label: str) -> str:
+        """This test's retry topic for a schedule delay such as "1s"."""
+        return self.retry_prefix + label
 
     def tenant(self) -> int:
         return next(self._tenant_ids)
@@ -225,6 +258,47 @@ class Case:
             key = str(target) if target is not None else None
         return ordinavo.produce(self.producer, topic, value, key=key)
 
+    def produce_many(self, topic: str, values, timeout: float = 120.0) -> list[tuple[int, int]]:
+        """Produce many events at once (keyed like produce()) and wait for
+        every ack; return their (partition, offset) in order."""
+        results: list = [None] * len(values)
+
+        def ack(i):
+            def on_delivery(err, msg):
+                results[i] = err if err is not None else (msg.partition(), msg.offset())
+            return on_delivery
+
+        for i, value in enumerate(values):
+            key = None
+            if isinstance(value, dict):
+                target = (value.get("data") or {}).get("targetId")
+                key = str(target) if target is not None else None
+                value = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+            while True:
+                try:
+                    self.producer.produce(topic, value=value, key=key, on_delivery=ack(i))
+                    break
+                except BufferError:  # local queue full: let acks drain it
+                    self.producer.poll(0.1)
+            self.producer.poll(0)
+        if self.producer.flush(timeout):
+            raise TimeoutError(f"messages to {topic} not acknowledged within {timeout:.0f}s")
+        failed = [r for r in results if not isinstance(r, tuple)]
+        if failed:
+            raise RuntimeError(f"{len(failed)} produce(s) to {topic} failed: {failed[0]}")
+        return results
+
+    def read(self, topic: str, count: int | None = None, timeout: float = WAIT) -> list[dict]:
+        """The messages of a topic (see KafkaBroker.read_topic), each with
+        its value parsed as JSON under "json" when it is JSON."""
+        msgs = self.kafka.read_topic(topic, count, timeout)
+        for m in msgs:
+            try:
+                m["json"] = json.loads(m["value"]) if m["value"] is not None else None
+            except ValueError:
+                m["json"] = None
+        return msgs
+
     # The worker.
     def worker(self, topics: list[str] | str, group: str | None = None, **env) -> Worker:
         """Start webhookd on topics with this test's group, retry and DLQ
@@ -246,17 +320,18 @@ class Case:
         return self._start_worker(group or self.group, topics, **env)
 
     def wait_committed(self, topic: str, at_least: int, group: str | None = None,
-                       timeout: float = WAIT) -> int:
+                       timeout: float = WAIT, partition: int = 0) -> int:
         """Wait until the group's committed offset reaches at_least."""
         group = group or self.group
         last = {"offset": -1}
 
         def reached():
-            last["offset"] = self.kafka.committed_offset(group, topic)
+            last["offset"] = self.kafka.committed_offset(group, topic, partition)
             return last["offset"] >= at_least
         try:
             proc.wait_until(reached, timeout, interval=0.25,
-                            what=f"group {group} to commit {topic} offset {at_least}")
+                            what=f"group {group} to commit {topic}[{partition}] "
+                                 f"offset {at_least}")
         except TimeoutError as exc:
             raise AssertionError(f"{exc}; last committed offset: {last['offset']}") from None
         return last["offset"]

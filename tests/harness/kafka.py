@@ -244,14 +244,18 @@ class KafkaBroker:
         return self._admin
 
     def create_topics(self, names, partitions: int = 1,
-                      timeout: float = 60.0) -> None:
-        """Create topics and return once the broker reports them created."""
+                      timeout: float = 60.0, config: dict | None = None) -> None:
+        """Create topics and return once the broker reports them created.
+
+        config: topic-level settings, e.g. {"max.message.bytes": "3000000"}.
+        """
         from confluent_kafka.admin import NewTopic
         if isinstance(names, str):
             names = [names]
         admin = self.admin()  # must outlive the futures
         futures = admin.create_topics(
-            [NewTopic(n, num_partitions=partitions, replication_factor=1)
+            [NewTopic(n, num_partitions=partitions, replication_factor=1,
+                      config={k: str(v) for k, v in (config or {}).items()})
              for n in names],
             operation_timeout=timeout, request_timeout=timeout)
         for name, fut in futures.items():
@@ -317,6 +321,60 @@ class KafkaBroker:
             return high
         finally:
             c.close()
+
+    def read_topic(self, topic: str, count: int | None = None,
+                   timeout: float = 60.0, **config) -> list[dict]:
+        """The messages of a topic, every partition from the beginning.
+
+        With count, waits until at least that many were read (TimeoutError
+        otherwise) and returns them all; without, reads up to the high
+        watermarks as they are now. Each message is a dict: topic,
+        partition, offset, key, value (bytes or None), headers (a dict of
+        name to bytes), timestamp. Reads through assign(), so it joins no
+        group and commits nothing.
+        """
+        from confluent_kafka import Consumer, TopicPartition
+        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "harness-reader",
+                      "enable.auto.commit": False, "log.connection.close": False,
+                      "enable.partition.eof": False, **config})
+        out: list[dict] = []
+        try:
+            md = c.list_topics(topic, timeout=30).topics[topic]
+            if md.error is not None:
+                raise RuntimeError(f"cannot describe {topic}: {md.error}")
+            parts = sorted(md.partitions)
+            highs = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=30,
+                                                cached=False)[1] for p in parts}
+            c.assign([TopicPartition(topic, p, 0) for p in parts])
+            deadline = time.monotonic() + timeout
+
+            def done() -> bool:
+                if count is not None:
+                    return len(out) >= count
+                got: dict[int, int] = {}
+                for m in out:
+                    got[m["partition"]] = max(got.get(m["partition"], -1), m["offset"])
+                return all(got.get(p, -1) >= highs[p] - 1 for p in parts if highs[p] > 0)
+
+            while not done():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"read {len(out)} message(s) from {topic} within {timeout:.0f}s, "
+                        f"expected {count if count is not None else 'up to ' + str(highs)}")
+                m = c.poll(min(left, 0.5))
+                if m is None:
+                    continue
+                if m.error() is not None:
+                    raise RuntimeError(f"reading {topic}: {m.error()}")
+                out.append({"topic": m.topic(), "partition": m.partition(),
+                            "offset": m.offset(), "key": m.key(), "value": m.value(),
+                            "headers": {k: v for k, v in (m.headers() or [])},
+                            "timestamp": m.timestamp()[1]})
+        finally:
+            c.close()
+        out.sort(key=lambda m: (m["partition"], m["offset"]))
+        return out
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM (controlled shutdown), then SIGKILL; remove the data."""

@@ -258,7 +258,12 @@ static void start(deliver_t *dl, delivery_t *d)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->request_timeout_ms);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    /* Waiting for a connection to tell whether it can multiplex is only
+     * quick over TLS, where ALPN answers in the handshake. Over cleartext
+     * the answer comes with the first response, so a slow endpoint would
+     * hold every other request to its host behind it. */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT,
+                     strncmp(d->url, "https://", 8) == 0 ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_response);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, d);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, d->error);

@@ -142,6 +142,19 @@ out:
     return rc;
 }
 
+/* Fetching an algorithm is a locked lookup in OpenSSL 3; signing happens
+ * for every attempt, so the HMAC implementation is fetched once and kept
+ * for the life of the process. Signing is done on the worker thread only. */
+static EVP_MAC *hmac_algorithm(void)
+{
+    static EVP_MAC *mac;
+
+    if (mac == NULL) {
+        mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    }
+    return mac;
+}
+
 int sign_header(const subscription_key_t *key,
                 const subscription_key_t *previous, const char *msg_id,
                 int64_t timestamp, const char *body, size_t body_len, char *out,
@@ -161,7 +174,7 @@ int sign_header(const subscription_key_t *key,
     }
     snprintf(ts, sizeof(ts), "%" PRId64, timestamp);
 
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    mac = hmac_algorithm();
     if (mac == NULL) {
         goto out;
     }
@@ -192,6 +205,5 @@ out:
         out[0] = '\0';
     }
     EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
     return rc;
 }
