@@ -59,7 +59,8 @@ static const setting_t settings[] = {
     {"WEBHOOKD_ATTEMPTS_TOPIC", SET_OPTSTRING, "", 0, 0, F(attempts_topic),
      false, "topic for every attempt's outcome; empty: off"},
     {"WEBHOOKD_SCHEMA_REGISTRY_URL", SET_OPTSTRING, "", 0, 0,
-     F(schema_registry_url), false, "Confluent-compatible schema registry (read once Avro decoding "
+     F(schema_registry_url), false,
+     "Confluent-compatible schema registry (read once Avro decoding "
      "is available; Avro messages are dead-lettered until then)"},
     {"WEBHOOKD_SCHEMA_DIR", SET_OPTSTRING, "", 0, 0, F(schema_dir), false,
      "local directory of Avro schemas, used without a registry "
@@ -504,7 +505,8 @@ void config_print_markdown(FILE *out)
                 *st->def != '\0' ? st->def : "(empty)",
                 *st->def != '\0' ? "`" : "", st->help);
     }
-    fprintf(out, "| `%s<NAME>` | | any librdkafka property, dots written as "
-                 "underscores |\n",
+    fprintf(out,
+            "| `%s<NAME>` | | any librdkafka property, dots written as "
+            "underscores |\n",
             RDKAFKA_PREFIX);
 }
