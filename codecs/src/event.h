@@ -32,10 +32,10 @@ typedef struct event {
     json_t *data; /* borrowed from root; always an object */
 } event_t;
 
-/* The largest message value a codec accepts. Domain events are a few KiB;
- * anything near this is a producer bug, and refusing it bounds the memory a
- * single message can take. */
-#define CODEC_MESSAGE_MAX (1024 * 1024)
+/* The largest message value a codec accepts, whatever the configuration.
+ * Domain events are a few KiB; the worker's own, lower limit
+ * (WEBHOOKD_MAX_EVENT_SIZE) is checked before a codec runs. */
+#define CODEC_MESSAGE_MAX (16 * 1024 * 1024)
 
 typedef enum codec_result {
     CODEC_OK = 0,

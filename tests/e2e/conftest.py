@@ -237,10 +237,14 @@ class Case:
 
     # Core's side: Redis records and events.
     def subscribe(self, tenant: int, label: str, *, secret: str | None = None,
-                  previous_secret: str | None = None, **kwargs) -> dict:
-        """Store an active subscription posting to the receiver path `label`."""
+                  previous_secret: str | None = None, receiver: Receiver | None = None,
+                  url: str | None = None, **kwargs) -> dict:
+        """Store an active subscription posting to the path `label` of the
+        session's receiver (or of `receiver`), or to `url` when given."""
+        if url is None:
+            url = (receiver or self.receiver).url(self.path(label))
         doc = ordinavo.subscription(
-            tenant, self.receiver.url(self.path(label)), secret or self.secret(),
+            tenant, url, secret or self.secret(),
             previous_secret=previous_secret, **kwargs)
         if previous_secret:
             _ALL_SECRETS.add(previous_secret)

@@ -78,6 +78,29 @@ static void test_duration_units(void **state)
     assert_int_equal(ms, 7000);
 }
 
+static void test_sizes(void **state)
+{
+    int64_t n = -1;
+
+    (void)state;
+    assert_int_equal(config_parse_size("0", &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(config_parse_size("65536", &n), 0);
+    assert_int_equal(n, 65536);
+    assert_int_equal(config_parse_size("100B", &n), 0);
+    assert_int_equal(n, 100);
+    assert_int_equal(config_parse_size("64KiB", &n), 0);
+    assert_int_equal(n, 65536);
+    assert_int_equal(config_parse_size("2MiB", &n), 0);
+    assert_int_equal(n, 2097152);
+    assert_int_equal(config_parse_size("1 MiB", &n), -1);
+    assert_int_equal(config_parse_size("1mib", &n), -1);
+    assert_int_equal(config_parse_size("1GiB", &n), -1);
+    assert_int_equal(config_parse_size("KiB", &n), -1);
+    assert_int_equal(config_parse_size("-1", &n), -1);
+    assert_int_equal(config_parse_size("9223372036854775807MiB", &n), -1);
+}
+
 static void test_duration_limits(void **state)
 {
     int64_t ms = -1;
@@ -153,6 +176,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.cache_ttl_ms, 30000);
     assert_int_equal(cfg.max_inflight, 1000);
     assert_int_equal(cfg.max_inflight_per_subscription, 50);
+    assert_int_equal(cfg.max_queue_wait_ms, 2000);
+    assert_int_equal(cfg.max_event_size, 512 * 1024);
     assert_int_equal(cfg.connect_timeout_ms, 5000);
     assert_int_equal(cfg.request_timeout_ms, 15000);
     assert_int_equal(cfg.min_backoff_ms, 60000);
@@ -184,6 +209,8 @@ static void test_overrides(void **state)
     set("WEBHOOKD_CACHE_TTL", "0s");
     set("WEBHOOKD_MAX_INFLIGHT", "100000");
     set("WEBHOOKD_MAX_INFLIGHT_PER_SUBSCRIPTION", "1");
+    set("WEBHOOKD_MAX_QUEUE_WAIT", "250ms");
+    set("WEBHOOKD_MAX_EVENT_SIZE", "3MiB");
     set("WEBHOOKD_CONNECT_TIMEOUT", "1ms");
     set("WEBHOOKD_REQUEST_TIMEOUT", "10m");
     set("WEBHOOKD_MIN_BACKOFF", "1d");
@@ -214,6 +241,8 @@ static void test_overrides(void **state)
     assert_int_equal(cfg.cache_ttl_ms, 0);
     assert_int_equal(cfg.max_inflight, 100000);
     assert_int_equal(cfg.max_inflight_per_subscription, 1);
+    assert_int_equal(cfg.max_queue_wait_ms, 250);
+    assert_int_equal(cfg.max_event_size, 3 * 1024 * 1024);
     assert_int_equal(cfg.connect_timeout_ms, 1);
     assert_int_equal(cfg.request_timeout_ms, 600000);
     assert_int_equal(cfg.min_backoff_ms, 86400000);
@@ -299,6 +328,12 @@ static const bad_case_t bad_cases[] = {
     {"WEBHOOKD_MAX_INFLIGHT", "", "whole number"},
     {"WEBHOOKD_MAX_INFLIGHT", "99999999999999999999", "whole number"},
     {"WEBHOOKD_MAX_INFLIGHT_PER_SUBSCRIPTION", "0", "from 1 to 100000"},
+    /* Sizes. */
+    {"WEBHOOKD_MAX_EVENT_SIZE", "512kb", "size like"},
+    {"WEBHOOKD_MAX_EVENT_SIZE", "1023", "from 1024 to 16777216 bytes"},
+    {"WEBHOOKD_MAX_EVENT_SIZE", "17MiB", "from 1024 to 16777216 bytes"},
+    {"WEBHOOKD_MAX_EVENT_SIZE", "-1KiB", "size like"},
+    {"WEBHOOKD_MAX_EVENT_SIZE", "", "size like"},
     /* Durations, malformed and out of bounds. */
     {"WEBHOOKD_CACHE_TTL", "30", "duration like"},
     {"WEBHOOKD_CACHE_TTL", "", "duration like"},
@@ -571,6 +606,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duration_units),
         cmocka_unit_test(test_duration_limits),
+        cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_duration_malformed),
         cmocka_unit_test_setup(test_defaults, clean_env),
         cmocka_unit_test_setup(test_overrides, clean_env),

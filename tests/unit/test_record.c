@@ -304,28 +304,34 @@ static void test_build_undecodable(void **state)
     record_origin_t origin = {BILLING, 2, 99};
 
     check_dump(record_build_undecodable("decode_error", "not JSON or Avro",
-                                        &origin, "k1", 2, "{bad", 4, T_FIRST),
+                                        &origin, "k1", 2, "{bad", 4, 1024,
+                                        T_FIRST),
                "{\"reason\":\"decode_error\",\"error\":\"not JSON or Avro\","
                "\"origin\":{\"topic\":\"ordinavo.events.billing\","
                "\"partition\":2,\"offset\":99},\"rawKey\":\"azE=\","
-               "\"rawValue\":\"e2JhZA==\","
+               "\"rawValue\":\"e2JhZA==\",\"rawValueBytes\":4,"
+               "\"rawValueTruncated\":false,"
                "\"atUtc\":\"2026-06-25T14:31:00.123Z\"}");
 
     /* No key; binary value; an empty key is not a missing one. */
     check_dump(record_build_undecodable("invalid_event", "eventId is missing",
-                                        &origin, NULL, 0, "\x00\xFF\xFE", 3, 0),
+                                        &origin, NULL, 0, "\x00\xFF\xFE", 3,
+                                        1024, 0),
                "{\"reason\":\"invalid_event\","
                "\"error\":\"eventId is missing\","
                "\"origin\":{\"topic\":\"ordinavo.events.billing\","
                "\"partition\":2,\"offset\":99},\"rawKey\":null,"
-               "\"rawValue\":\"AP/+\","
+               "\"rawValue\":\"AP/+\",\"rawValueBytes\":3,"
+               "\"rawValueTruncated\":false,"
                "\"atUtc\":\"1970-01-01T00:00:00.000Z\"}");
-    check_dump(record_build_undecodable("decode_error", "empty", &origin, "", 0,
-                                        "", 0, 0),
-               "{\"reason\":\"decode_error\",\"error\":\"empty\","
-               "\"origin\":{\"topic\":\"ordinavo.events.billing\","
-               "\"partition\":2,\"offset\":99},\"rawKey\":\"\","
-               "\"rawValue\":\"\",\"atUtc\":\"1970-01-01T00:00:00.000Z\"}");
+    check_dump(
+        record_build_undecodable("decode_error", "empty", &origin, "", 0, "", 0,
+                                 1024, 0),
+        "{\"reason\":\"decode_error\",\"error\":\"empty\","
+        "\"origin\":{\"topic\":\"ordinavo.events.billing\","
+        "\"partition\":2,\"offset\":99},\"rawKey\":\"\","
+        "\"rawValue\":\"\",\"rawValueBytes\":0,"
+        "\"rawValueTruncated\":false,\"atUtc\":\"1970-01-01T00:00:00.000Z\"}");
 }
 
 static void test_build_undecodable_large(void **state)
@@ -342,13 +348,35 @@ static void test_build_undecodable_large(void **state)
     }
     record_origin_t origin = {SHORT, 0, 0};
     json_t *rec = record_build_undecodable("decode_error", "x", &origin, NULL,
-                                           0, value, n, 0);
+                                           0, value, n, n, 0);
     assert_non_null(rec);
     char *want = b64(value, n);
     assert_string_equal(json_string_value(json_object_get(rec, "rawValue")),
                         want);
+    assert_true(json_is_false(json_object_get(rec, "rawValueTruncated")));
+    free(want);
+    json_decref(rec);
+
+    /* Over raw_max: the first raw_max bytes, the full length, a flag. */
+    rec = record_build_undecodable("invalid_event", "x", &origin, NULL, 0,
+                                   value, n, 1000, 0);
+    assert_non_null(rec);
+    want = b64(value, 1000);
+    assert_string_equal(json_string_value(json_object_get(rec, "rawValue")),
+                        want);
+    assert_int_equal(json_integer_value(json_object_get(rec, "rawValueBytes")),
+                     (json_int_t)n);
+    assert_true(json_is_true(json_object_get(rec, "rawValueTruncated")));
     free(want);
     free(value);
+    json_decref(rec);
+
+    /* A tombstone (no value at all) has no length. */
+    rec = record_build_undecodable("decode_error", "empty", &origin, NULL, 0,
+                                   NULL, 0, 1000, 0);
+    assert_non_null(rec);
+    assert_true(json_is_null(json_object_get(rec, "rawValue")));
+    assert_true(json_is_null(json_object_get(rec, "rawValueBytes")));
     json_decref(rec);
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "event.h"
 #include "log.h"
 
 typedef enum setting_type {
@@ -17,6 +18,7 @@ typedef enum setting_type {
     SET_BOOL,
     SET_COUNT,    /* int64_t within [min, max] */
     SET_DURATION, /* int64_t milliseconds within [min, max] */
+    SET_SIZE,     /* int64_t bytes within [min, max]; KiB and MiB allowed */
     SET_SCHEDULE, /* comma-separated durations */
     SET_REDIS_URL,
     SET_ADDR,     /* host:port */
@@ -71,7 +73,16 @@ static const setting_t settings[] = {
      false, "requests in flight at once, all subscriptions together"},
     {"WEBHOOKD_MAX_INFLIGHT_PER_SUBSCRIPTION", SET_COUNT, "50", 1, 100000,
      F(max_inflight_per_subscription), false,
-     "requests in flight at once to one subscription"},
+     "requests in flight at once to one subscription; as many again may "
+     "wait, more while its queue moves"},
+    {"WEBHOOKD_MAX_QUEUE_WAIT", SET_DURATION, "2s", 1, 600000,
+     F(max_queue_wait_ms), false,
+     "how long a subscription's oldest waiting delivery may wait before "
+     "its excess goes to the first retry tier"},
+    {"WEBHOOKD_MAX_EVENT_SIZE", SET_SIZE, "512KiB", 1024, CODEC_MESSAGE_MAX,
+     F(max_event_size), false,
+     "largest inbound message processed; larger ones are dead-lettered "
+     "(see docs/operations.md before raising it)"},
     {"WEBHOOKD_CONNECT_TIMEOUT", SET_DURATION, "5s", 1, 600000,
      F(connect_timeout_ms), false, "TCP and TLS connect timeout"},
     {"WEBHOOKD_REQUEST_TIMEOUT", SET_DURATION, "15s", 1, 600000,
@@ -104,6 +115,34 @@ static const setting_t settings[] = {
 #define RDKAFKA_PREFIX "WEBHOOKD_RDKAFKA_"
 
 extern char **environ;
+
+int config_parse_size(const char *s, int64_t *bytes)
+{
+    static const struct {
+        const char *suffix;
+        int64_t factor;
+    } units[] = {{"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}};
+    char *end;
+
+    if (s == NULL || !isdigit((unsigned char)s[0])) {
+        return -1;
+    }
+    errno = 0;
+    long long n = strtoll(s, &end, 10);
+    if (errno != 0 || end == s) {
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(end, units[i].suffix) == 0) {
+            if (n > INT64_MAX / units[i].factor) {
+                return -1;
+            }
+            *bytes = n * units[i].factor;
+            return 0;
+        }
+    }
+    return -1;
+}
 
 int config_parse_duration(const char *s, int64_t *ms)
 {
@@ -382,6 +421,19 @@ static int parse_setting(config_t *cfg, const setting_t *st, const char *s,
         *(int64_t *)field = ms;
         return 0;
     }
+    case SET_SIZE: {
+        int64_t bytes;
+        if (config_parse_size(s, &bytes) != 0 || bytes < st->min ||
+            bytes > st->max) {
+            snprintf(why, why_size,
+                     "must be a size like 65536, 64KiB or 1MiB, from %lld "
+                     "to %lld bytes",
+                     (long long)st->min, (long long)st->max);
+            return -1;
+        }
+        *(int64_t *)field = bytes;
+        return 0;
+    }
     case SET_SCHEDULE:
         return parse_schedule(cfg, st, s, why, why_size);
     }
@@ -458,9 +510,10 @@ void config_free(config_t *cfg)
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const setting_t *st = &settings[i];
         void *field = (char *)cfg + st->offset;
-        if (st->type != SET_LIST && st->type != SET_BOOL &&
-            st->type != SET_COUNT && st->type != SET_DURATION &&
-            st->type != SET_SCHEDULE) {
+        bool owned = st->type == SET_STRING || st->type == SET_OPTSTRING ||
+                     st->type == SET_REDIS_URL || st->type == SET_ADDR ||
+                     st->type == SET_LOG_LEVEL;
+        if (owned) {
             free(*(char **)field);
         }
     }

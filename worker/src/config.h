@@ -45,6 +45,8 @@ typedef struct config {
     int64_t cache_ttl_ms;
     int64_t max_inflight;
     int64_t max_inflight_per_subscription;
+    int64_t max_queue_wait_ms;
+    int64_t max_event_size; /* bytes */
     int64_t connect_timeout_ms;
     int64_t request_timeout_ms;
     int64_t min_backoff_ms;
@@ -79,5 +81,9 @@ void config_print_markdown(FILE *out);
  * milliseconds. Returns 0, or -1 when malformed or negative.
  */
 int config_parse_duration(const char *s, int64_t *ms);
+
+/* Parses a size in bytes, plain or with a B, KiB or MiB suffix. Returns 0,
+ * or -1 when malformed or negative. */
+int config_parse_size(const char *s, int64_t *bytes);
 
 #endif

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "hmap.h"
 #include "metrics.h"
 
@@ -19,6 +21,11 @@ typedef struct deliver_slot {
     int64_t queued;
     delivery_t *queue_head;
     delivery_t *queue_tail;
+    /* On the list of slots with more waiting than their in-flight bound,
+     * the only ones deliver_shed_stuck() has to look at. */
+    bool on_long;
+    struct deliver_slot *long_prev;
+    struct deliver_slot *long_next;
 } deliver_slot_t;
 
 struct deliver {
@@ -35,6 +42,7 @@ struct deliver {
     size_t queued;
     delivery_t *all_head; /* every pending delivery, in submission order */
     delivery_t *all_tail;
+    deliver_slot_t *long_head;
 };
 
 delivery_t *delivery_new(void)
@@ -263,7 +271,7 @@ static void start(deliver_t *dl, delivery_t *d)
      * the answer comes with the first response, so a slow endpoint would
      * hold every other request to its host behind it. */
     curl_easy_setopt(e, CURLOPT_PIPEWAIT,
-                     strncmp(d->url, "https://", 8) == 0 ? 1L : 0L);
+                     strncasecmp(d->url, "https://", 8) == 0 ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_response);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, d);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, d->error);
@@ -311,6 +319,45 @@ static void slot_release_if_idle(deliver_t *dl, deliver_slot_t *s)
     }
 }
 
+/* Keeps s on the long list exactly while more wait than may run. */
+static void slot_track_long(deliver_t *dl, deliver_slot_t *s)
+{
+    bool is_long = s->queued > dl->cfg->max_inflight_per_subscription;
+
+    if (is_long == s->on_long) {
+        return;
+    }
+    if (is_long) {
+        s->long_prev = NULL;
+        s->long_next = dl->long_head;
+        if (dl->long_head != NULL) {
+            dl->long_head->long_prev = s;
+        }
+        dl->long_head = s;
+    } else {
+        if (s->long_prev != NULL) {
+            s->long_prev->long_next = s->long_next;
+        } else {
+            dl->long_head = s->long_next;
+        }
+        if (s->long_next != NULL) {
+            s->long_next->long_prev = s->long_prev;
+        }
+        s->long_prev = s->long_next = NULL;
+    }
+    s->on_long = is_long;
+}
+
+/* At its bound of waiting deliveries, and the oldest has not moved for
+ * WEBHOOKD_MAX_QUEUE_WAIT: the endpoint is slower than its traffic. */
+static bool slot_stuck(const deliver_t *dl, const deliver_slot_t *s,
+                       int64_t now_ms)
+{
+    return s->queue_head != NULL &&
+           s->queued >= dl->cfg->max_inflight_per_subscription &&
+           now_ms - s->queue_head->queued_ms >= dl->cfg->max_queue_wait_ms;
+}
+
 static bool can_start(const deliver_t *dl, const deliver_slot_t *s)
 {
     return dl->running < (size_t)dl->cfg->max_inflight &&
@@ -342,6 +389,7 @@ void deliver_submit(deliver_t *dl, delivery_t *d)
     }
     /* Wait behind the subscription's earlier deliveries. */
     d->next = NULL;
+    d->queued_ms = clock_mono_ms();
     if (s->queue_tail != NULL) {
         s->queue_tail->next = d;
     } else {
@@ -350,6 +398,7 @@ void deliver_submit(deliver_t *dl, delivery_t *d)
     s->queue_tail = d;
     s->queued++;
     dl->queued++;
+    slot_track_long(dl, s);
     metrics_set(G_QUEUED, (int64_t)dl->queued);
 }
 
@@ -365,6 +414,7 @@ static void start_queued(deliver_t *dl, deliver_slot_t *s)
         d->next = NULL;
         s->queued--;
         dl->queued--;
+        slot_track_long(dl, s);
         start(dl, d);
     }
     metrics_set(G_QUEUED, (int64_t)dl->queued);
@@ -390,17 +440,76 @@ static void start_any_queued(deliver_t *dl)
     }
 }
 
-bool deliver_has_room(deliver_t *dl, const char *key)
+bool deliver_has_room(deliver_t *dl, const char *key, int64_t now_ms)
 {
     void *v;
 
     if (!hmap_get(dl->slots, key, 0, &v)) {
         return true;
     }
-    /* As many may wait as may run: beyond that the subscription is slower
-     * than its traffic, and waiting longer here would only delay others. */
-    return ((deliver_slot_t *)v)->queued <
-           dl->cfg->max_inflight_per_subscription;
+    return !slot_stuck(dl, v, now_ms);
+}
+
+/* Cuts s's queue after its first `keep` deliveries and returns the rest as
+ * a list linked through next, oldest first. */
+static delivery_t *cut_queue(deliver_t *dl, deliver_slot_t *s, int64_t keep)
+{
+    delivery_t *last = s->queue_head;
+    delivery_t *rest;
+    int64_t n = 0;
+
+    for (int64_t i = 1; i < keep; i++) {
+        last = last->next;
+    }
+    rest = last->next;
+    last->next = NULL;
+    s->queue_tail = last;
+    for (delivery_t *d = rest; d != NULL; d = d->next) {
+        n++;
+    }
+    s->queued -= n;
+    dl->queued -= (size_t)n;
+    return rest;
+}
+
+size_t deliver_shed_stuck(deliver_t *dl, int64_t now_ms)
+{
+    delivery_t *shed = NULL;
+    deliver_slot_t *s = dl->long_head;
+    size_t n = 0;
+
+    /* Collect first and run the callbacks after: they may submit. */
+    while (s != NULL) {
+        deliver_slot_t *next = s->long_next;
+        if (slot_stuck(dl, s, now_ms)) {
+            delivery_t *rest =
+                cut_queue(dl, s, dl->cfg->max_inflight_per_subscription);
+            delivery_t *tail = rest;
+            while (tail->next != NULL) {
+                tail = tail->next;
+            }
+            tail->next = shed;
+            shed = rest;
+            slot_track_long(dl, s);
+        }
+        s = next;
+    }
+    while (shed != NULL) {
+        delivery_t *d = shed;
+        shed = d->next;
+        d->next = NULL;
+        unlink_all(dl, d);
+        d->slot = NULL;
+        d->shed = true;
+        d->result = CURLE_ABORTED_BY_CALLBACK;
+        snprintf(d->error, sizeof(d->error), "subscription backlog full");
+        dl->done(d, dl->arg);
+        n++;
+    }
+    if (n > 0) {
+        metrics_set(G_QUEUED, (int64_t)dl->queued);
+    }
+    return n;
 }
 
 size_t deliver_pending(const deliver_t *dl)
@@ -529,6 +638,7 @@ void deliver_abort_all(deliver_t *dl)
                 }
                 s->queued--;
                 dl->queued--;
+                slot_track_long(dl, s);
             } else if (pass == 1) {
                 curl_multi_remove_handle(dl->multi, d->easy);
                 give_easy(dl, d->easy);

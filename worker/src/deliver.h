@@ -37,6 +37,7 @@ struct delivery {
     long http_status; /* 0 when no response */
     CURLcode result;
     bool aborted;             /* given up at shutdown, never completed */
+    bool shed;                /* taken out of a stuck subscription's queue */
     bool refused_destination; /* blocked by the address policy */
     bool timed_out;           /* connect or request timeout */
     int64_t latency_ms;
@@ -48,7 +49,8 @@ struct delivery {
     /* Private to deliver.c. */
     CURL *easy;
     struct deliver_slot *slot;
-    delivery_t *next; /* in its slot's queue */
+    delivery_t *next;  /* in its slot's queue */
+    int64_t queued_ms; /* monotonic time it joined the queue */
     delivery_t *prev_all;
     delivery_t *next_all;
     bool response_truncated;
@@ -86,10 +88,24 @@ void deliver_free(deliver_t *dl);
  * ownership of d; its callback will run from deliver_run(). */
 void deliver_submit(deliver_t *dl, delivery_t *d);
 
-/* False when the subscription (key) already has as many deliveries waiting
- * as its in-flight bound: the caller should hand new ones to a retry tier
- * instead of queueing them. */
-bool deliver_has_room(deliver_t *dl, const char *key);
+/*
+ * False when the subscription (key) is stuck: it has at least its in-flight
+ * bound of deliveries waiting, and the oldest of them has waited
+ * WEBHOOKD_MAX_QUEUE_WAIT or longer. The caller should then hand new ones to
+ * a retry tier instead of queueing them. A subscription whose queue moves
+ * may queue any number: the caller's global bound on pending deliveries
+ * limits them, and a burst to a healthy endpoint is not shed.
+ */
+bool deliver_has_room(deliver_t *dl, const char *key, int64_t now_ms);
+
+/*
+ * Sheds what waits beyond the in-flight bound in the queue of every stuck
+ * subscription (see deliver_has_room()), newest first; each shed delivery's
+ * callback runs with shed set. This frees the global bound for the other
+ * subscriptions within WEBHOOKD_MAX_QUEUE_WAIT of an endpoint hanging.
+ * Returns the number shed.
+ */
+size_t deliver_shed_stuck(deliver_t *dl, int64_t now_ms);
 
 /* Deliveries in flight plus those queued behind a per-subscription bound. */
 size_t deliver_pending(const deliver_t *dl);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -266,6 +267,10 @@ static int kafka_start(engine_t *e, char *errstr, size_t errstr_size)
         kafka_set(conf, "enable.auto.offset.store", "false", "internal", errstr,
                   errstr_size) ||
         kafka_set(conf, "enable.auto.commit", "true", "internal", errstr,
+                  errstr_size) ||
+        /* A crash repeats what was resolved since the last commit: commit
+         * every second rather than librdkafka's five. Overridable. */
+        kafka_set(conf, "auto.commit.interval.ms", "1000", "internal", errstr,
                   errstr_size) ||
         kafka_set(conf, "auto.offset.reset", "earliest", "internal", errstr,
                   errstr_size) ||
@@ -583,10 +588,10 @@ static void finish_without_request(engine_t *e, job_t *j, const char *error)
 
 static bool url_allowed(const engine_t *e, const char *url)
 {
-    if (strncmp(url, "https://", 8) == 0) {
+    if (strncasecmp(url, "https://", 8) == 0) {
         return true;
     }
-    return e->cfg->allow_http && strncmp(url, "http://", 7) == 0;
+    return e->cfg->allow_http && strncasecmp(url, "http://", 7) == 0;
 }
 
 static int add_header(struct curl_slist **list, const char *name,
@@ -656,7 +661,10 @@ static void delivery_done(delivery_t *d, void *arg)
     if (j->started_ms == 0) {
         j->started_ms = clock_wall_ms();
     }
-    if (d->aborted) {
+    if (d->shed) {
+        /* Never started: the subscription's queue was stuck. */
+        r.error = d->error;
+    } else if (d->aborted) {
         /* Given up at shutdown or revocation: the request may or may not
          * have arrived. It counts as an attempt and goes to a retry tier,
          * so the message can be committed without losing the delivery. */
@@ -700,7 +708,7 @@ static void send_attempt(engine_t *e, job_t *j, const subscription_t *sub)
                                "WEBHOOKD_ALLOW_HTTP)");
         return;
     }
-    if (!deliver_has_room(e->deliver, sub->id)) {
+    if (!deliver_has_room(e->deliver, sub->id, clock_mono_ms())) {
         finish_without_request(e, j, "subscription backlog full");
         return;
     }
@@ -773,9 +781,9 @@ static void dead_letter_raw(engine_t *e, const rd_kafka_message_t *rkm,
     char *s;
 
     origin_of(rkm, &o);
-    json_t *rec =
-        record_build_undecodable(reason_name, why, &o, rkm->key, rkm->key_len,
-                                 rkm->payload, rkm->len, clock_wall_ms());
+    json_t *rec = record_build_undecodable(
+        reason_name, why, &o, rkm->key, rkm->key_len, rkm->payload, rkm->len,
+        (size_t)e->cfg->max_event_size, clock_wall_ms());
     snprintf(message, sizeof(message), "%s: %s", reason_name, why);
     metrics_reason(reason);
     log_warn("invalid event", "{s:s, s:i, s:I, s:s, s:s}", "topic", o.topic,
@@ -807,6 +815,17 @@ static outcome_t process_event(engine_t *e, const rd_kafka_message_t *rkm,
     size_t matched = 0;
     outcome_t outcome = PROCESSED;
 
+    if (rkm->len > (size_t)e->cfg->max_event_size) {
+        /* Refused before decoding: it would not fit in a retry record. */
+        snprintf(why, sizeof(why),
+                 "message of %zu bytes is larger than WEBHOOKD_MAX_EVENT_SIZE "
+                 "(%lld bytes)",
+                 rkm->len, (long long)e->cfg->max_event_size);
+        metrics_add(M_EVENTS_INVALID, 1);
+        dead_letter_raw(e, rkm, msg, REASON_INVALID_EVENT, "invalid_event",
+                        why);
+        goto out;
+    }
     codec_result_t r =
         codec_decode(rkm->payload, rkm->len, &ev, why, sizeof(why));
     if (r != CODEC_OK) {
@@ -1209,6 +1228,7 @@ int engine_run(engine_t *e, volatile sig_atomic_t *stop)
             cache_connect(e->cache);
         }
         int64_t wait = release_due(e);
+        deliver_shed_stuck(e->deliver, clock_mono_ms());
         consume(e);
         producer_poll(e->producer);
         offsets_store(e->offsets, e->rk);

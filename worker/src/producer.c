@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "log.h"
 #include "metrics.h"
 
@@ -20,12 +22,42 @@ typedef struct pending {
     offsets_msg_t *hold;
 } pending_t;
 
+/* Errors that writing the same record again cannot cure. */
+static bool permanent(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static void on_ack(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     producer_t *p = opaque;
     pending_t *pd = m->_private;
 
     (void)rk;
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR && permanent(m->err)) {
+        /* Writing it again would fail the same way, at once and forever.
+         * The hold stays: the consumed message is never committed, so
+         * nothing is lost, and the error says what the operator must fix
+         * (a topic's max.message.bytes, its ACLs). */
+        metrics_add(M_PRODUCE_ERRORS, 1);
+        log_error("write refused; its message stays uncommitted until the "
+                  "topic accepts it (the worker must be restarted)",
+                  "{s:s, s:s, s:s, s:I}", "topic", rd_kafka_topic_name(m->rkt),
+                  "code", rd_kafka_err2name(m->err), "error",
+                  rd_kafka_err2str(m->err), "bytes", (json_int_t)m->len);
+        free(pd);
+        return;
+    }
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         /* Give up on nothing: the consumed message stays uncommitted while
          * we write again; an operator sees the errors in the log. */

@@ -210,16 +210,23 @@ out:
 json_t *record_build_undecodable(const char *reason, const char *error,
                                  const record_origin_t *origin, const void *key,
                                  size_t key_len, const void *value,
-                                 size_t value_len, int64_t at_ms)
+                                 size_t value_len, size_t raw_max,
+                                 int64_t at_ms)
 {
     json_t *rec = json_object();
     json_t *ret = NULL;
+    bool truncated = value != NULL && value_len > raw_max;
 
     if (rec == NULL || put(rec, "reason", string_or_null(reason)) != 0 ||
         put(rec, "error", string_or_null(error)) != 0 ||
         put(rec, "origin", origin_json(origin)) != 0 ||
         put(rec, "rawKey", base64_json(key, key_len)) != 0 ||
-        put(rec, "rawValue", base64_json(value, value_len)) != 0 ||
+        put(rec, "rawValue",
+            base64_json(value, truncated ? raw_max : value_len)) != 0 ||
+        put(rec, "rawValueBytes",
+            value != NULL ? json_integer((json_int_t)value_len)
+                          : json_null()) != 0 ||
+        put(rec, "rawValueTruncated", json_boolean(truncated)) != 0 ||
         put(rec, "atUtc", utc_json(at_ms)) != 0) {
         goto out;
     }

@@ -77,14 +77,18 @@ json_t *record_build(const char *event_id, const char *event_type,
  * Builds the dead-letter record of an inbound message that could not be
  * decoded or validated: reason ("decode_error" or "invalid_event"), error
  * (a description without field values), origin, the message key and value
- * in base64 ("rawKey" null when there is none, "rawValue"), and the time.
- * Keys, in order: reason, error, origin, rawKey, rawValue (null for a
- * tombstone, value NULL), atUtc. Returns a new object, or NULL.
+ * in base64 ("rawKey" null when there is none, "rawValue"), the value's
+ * full length, whether rawValue holds only its first raw_max bytes (so
+ * that a huge message still makes a dead letter Kafka accepts; the whole
+ * message stays at its origin), and the time. Keys, in order: reason,
+ * error, origin, rawKey, rawValue (null for a tombstone, value NULL),
+ * rawValueBytes, rawValueTruncated, atUtc. Returns a new object, or NULL.
  */
 json_t *record_build_undecodable(const char *reason, const char *error,
                                  const record_origin_t *origin, const void *key,
                                  size_t key_len, const void *value,
-                                 size_t value_len, int64_t at_ms);
+                                 size_t value_len, size_t raw_max,
+                                 int64_t at_ms);
 
 /*
  * Parses a retry record. Returns 0 and fills *r (release with
