@@ -61,13 +61,9 @@ NGINX_WORKERS = int(os.environ.get("BENCH_NGINX_WORKERS", "1"))
 DOMAIN_PARTITIONS = 4
 RETRY_SCHEDULE = "10s,1m"
 MAX_INFLIGHT = 1000
-# webhookd sheds a delivery to the first retry tier, without trying it, when
-# more than this many already wait for the same subscription. With the
-# default (50) a backlog of events for one subscription is mostly shed, so
-# the benchmark raises it to the global bound: it measures the delivery path,
-# not the shedding (docs/benchmarks.md has the details).
-MAX_INFLIGHT_PER_SUBSCRIPTION = os.environ.get("BENCH_MAX_INFLIGHT_PER_SUBSCRIPTION",
-                                               str(MAX_INFLIGHT))
+# The worker's default per-subscription bound; BENCH_MAX_INFLIGHT_PER_SUBSCRIPTION
+# changes it to see what concurrency to one endpoint buys.
+MAX_INFLIGHT_PER_SUBSCRIPTION = os.environ.get("BENCH_MAX_INFLIGHT_PER_SUBSCRIPTION", "50")
 SOURCE_SYSTEM = "logistics_erp"
 CUSTOMER_ID, LOCATION_ID, CONTACT_ID = 12, 34, 56
 
@@ -898,6 +894,140 @@ def run_scenario(kafka: KafkaBroker, redis: RedisServer, nginx: Nginx, log: Acce
     }
 
 
+# ---- 1,000 requests in flight --------------------------------------------------
+
+HELD_EVENTS = int(os.environ.get("BENCH_HELD_EVENTS", "10000"))
+HELD_DELAY_S = float(os.environ.get("BENCH_HELD_DELAY", "1.0"))
+
+
+class InflightSampler(threading.Thread):
+    """Reads webhookd_inflight_deliveries from /metrics every 100 ms."""
+
+    def __init__(self, addr: str):
+        super().__init__(name="inflight-sampler", daemon=True)
+        self.addr = addr
+        self.samples: list[int] = []
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.1):
+            try:
+                with urllib.request.urlopen(f"http://{self.addr}/metrics", timeout=2) as r:
+                    text = r.read().decode()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                if line.startswith("webhookd_inflight_deliveries "):
+                    self.samples.append(int(float(line.split()[1])))
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join(5)
+
+
+def run_held(kafka: KafkaBroker, redis: RedisServer, tenant: int) -> dict:
+    """webhookd against an endpoint that holds every request for
+    HELD_DELAY_S: with WEBHOOKD_MAX_INFLIGHT=1000 the worker keeps a
+    thousand requests open; what does that cost in memory?"""
+    workdir = Path(tempfile.mkdtemp(prefix="webhookd-bench-held-"))
+    port = proc.free_port()
+    log_path = workdir / "held.log"
+    receiver = proc.spawn([sys.executable, str(Path(__file__).with_name("held_receiver.py")),
+                           "--port", str(port), "--delay", str(HELD_DELAY_S),
+                           "--log", str(log_path)],
+                          stdout=subprocess.DEVNULL, stderr=open(workdir / "stderr", "wb"))
+
+    def listening():
+        if receiver.poll() is not None:
+            raise RuntimeError("held_receiver.py exited:\n" + proc.tail(str(workdir / "stderr")))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+    proc.wait_until(listening, 15, what=f"held receiver on port {port}")
+
+    topic, retry_prefix, dlq = "bench.held.events", "bench.held.retry.", "bench.held.dlq"
+    handoff_topics = ordinavo.retry_topics(retry_prefix, RETRY_SCHEDULE) + [dlq]
+    create_topics(kafka, [topic], DOMAIN_PARTITIONS, log_append_time=True)
+    create_topics(kafka, handoff_topics, 1)
+    seed_tenant(redis.client(), tenant, [f"http://127.0.0.1:{port}/held"])
+    say(f"held: producing {HELD_EVENTS} events; the endpoint answers after "
+        f"{HELD_DELAY_S:g}s")
+    produce_backlog(kafka, topic, tenant, HELD_EVENTS, first=0)
+
+    http_addr = f"127.0.0.1:{proc.free_port()}"
+    worker = Worker({
+        "WEBHOOKD_KAFKA_BROKERS": kafka.bootstrap,
+        "WEBHOOKD_KAFKA_GROUP": f"bench-held-{ordinavo.ulid().lower()}",
+        "WEBHOOKD_TOPICS": topic,
+        "WEBHOOKD_REDIS_URL": redis.url,
+        "WEBHOOKD_RETRY_SCHEDULE": RETRY_SCHEDULE,
+        "WEBHOOKD_RETRY_TOPIC_PREFIX": retry_prefix,
+        "WEBHOOKD_DLQ_TOPIC": dlq,
+        "WEBHOOKD_ALLOW_HTTP": "true",
+        "WEBHOOKD_ALLOW_PRIVATE_DESTINATIONS": "true",
+        "WEBHOOKD_HTTP_ADDR": http_addr,
+        "WEBHOOKD_LOG_LEVEL": "warn",
+        "WEBHOOKD_MAX_INFLIGHT": "1000",
+        "WEBHOOKD_MAX_INFLIGHT_PER_SUBSCRIPTION": "1000",
+    }, name="webhookd-held")
+    began = time.monotonic()
+    try:
+        worker.start()
+        rss = RssSampler(worker.pid)
+        inflight = InflightSampler(http_addr)
+        rss.start()
+        inflight.start()
+
+        def delivered() -> int:
+            try:
+                with open(log_path) as f:
+                    return sum(1 for _ in f)
+            except FileNotFoundError:
+                return 0
+        last = time.monotonic()
+        while delivered() < HELD_EVENTS:
+            if not worker.running():
+                raise RuntimeError("webhookd exited\n" + worker.output()[-3000:])
+            if time.monotonic() - began > PHASE_TIMEOUT + HELD_EVENTS / 500:
+                raise TimeoutError(f"held: {delivered()}/{HELD_EVENTS} delivered")
+            if time.monotonic() - last > 2:
+                say(f"  held: {delivered()}/{HELD_EVENTS} delivered")
+                last = time.monotonic()
+            time.sleep(0.1)
+        wall = time.monotonic() - began
+        hwm = status_kib(worker.pid, "VmHWM")
+        inflight.stop()
+        rss.stop()
+        failed = worker.find_logs("delivery failed")
+        code = worker.stop(60)
+        if code != 0:
+            raise RuntimeError(f"webhookd exited with status {code}")
+    finally:
+        worker.stop(60)
+        proc.stop(receiver, 10)
+    lines = log_path.read_text().split("\n")
+    ids = [line.split(" ", 1)[1] for line in lines if line]
+    if not os.environ.get("HARNESS_KEEP_TMP"):
+        worker.remove_files()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "events": HELD_EVENTS,
+        "delay_s": HELD_DELAY_S,
+        "deliveries": len(ids),
+        "duplicates": len(ids) - len(set(ids)),
+        "failed_attempts": len(failed),
+        "wall_s": round(wall, 2),
+        "deliveries_per_s": round(len(ids) / wall),
+        "inflight_max": max(inflight.samples) if inflight.samples else None,
+        "inflight_samples": len(inflight.samples),
+        "vm_hwm_kib": hwm,
+        "rss_sampled_max_kib": max(rss.samples) if rss.samples else None,
+        "handoff_records": {t: kafka.end_offset(t, 0) for t in handoff_topics},
+    }
+
+
 # ---- wrk --------------------------------------------------------------------------
 
 WRK_LUA = """\
@@ -1010,6 +1140,13 @@ def table(results: dict) -> str:
     for r in rows:
         lines.append("  ".join([r[0].ljust(width[0])]
                                + [c.rjust(w) for c, w in zip(r[1:], width[1:])]))
+    h = results.get("held")
+    if h:
+        lines += ["", f"1,000 in flight: {fmt(h['deliveries'])} deliveries to an endpoint that "
+                      f"answers after {h['delay_s']:g} s, {fmt(h['deliveries_per_s'])} /s; "
+                      f"in flight at most {fmt(h['inflight_max'])}; peak RSS "
+                      f"{h['vm_hwm_kib'] // 1024} MiB; failed attempts "
+                      f"{h['failed_attempts']}, duplicates {h['duplicates']}"]
     w = results["wrk"]
     lines += ["", f"wrk ceiling: {fmt(w['requests_per_s'])} requests/s "
                   f"({w['command']}, {w['body_bytes']}-byte body, avg latency "
@@ -1053,6 +1190,8 @@ def main() -> int:
         for tenant, fanout in ((7101, 1), (7110, 10)):
             results["scenarios"].append(
                 run_scenario(kafka, redis, nginx, log, fanout, counts[fanout], tenant))
+        if HELD_EVENTS > 0:
+            results["held"] = run_held(kafka, redis, 7201)
         body = results["scenarios"][0]["backlog"]["mean_body_bytes"]
         results["wrk"] = run_wrk(nginx, body)
         for s in results["scenarios"]:

@@ -26,6 +26,11 @@ typedef struct deliver_slot {
     bool on_long;
     struct deliver_slot *long_prev;
     struct deliver_slot *long_next;
+    /* On the list of slots whose queue waits for the global bound alone
+     * (fewer running than their own bound), in the order they joined. */
+    bool on_ready;
+    struct deliver_slot *ready_prev;
+    struct deliver_slot *ready_next;
 } deliver_slot_t;
 
 struct deliver {
@@ -43,6 +48,11 @@ struct deliver {
     delivery_t *all_head; /* every pending delivery, in submission order */
     delivery_t *all_tail;
     deliver_slot_t *long_head;
+    deliver_slot_t *ready_head;
+    deliver_slot_t *ready_tail;
+    /* Deliveries whose start failed before a request, finished from
+     * deliver_run() so that no completion runs inside a start. */
+    delivery_t *failed_head;
 };
 
 delivery_t *delivery_new(void)
@@ -229,7 +239,16 @@ static void unlink_all(deliver_t *dl, delivery_t *d)
     d->prev_all = d->next_all = NULL;
 }
 
-/* Configures and adds the transfer; a setup failure completes it at once. */
+/* Counts d as running and sets it aside to be finished by the next
+ * deliver_run(), with d->result and d->error saying why. */
+static void fail_start(deliver_t *dl, delivery_t *d)
+{
+    d->next = dl->failed_head;
+    dl->failed_head = d;
+}
+
+/* Configures and adds the transfer. Never completes anything itself: a
+ * setup failure is finished later by deliver_run(). */
 static void start(deliver_t *dl, delivery_t *d)
 {
     const config_t *cfg = dl->cfg;
@@ -242,12 +261,12 @@ static void start(deliver_t *dl, delivery_t *d)
     if (e == NULL) {
         d->result = CURLE_OUT_OF_MEMORY;
         snprintf(d->error, sizeof(d->error), "out of memory");
-        finish(dl, d);
+        fail_start(dl, d);
         return;
     }
     if (dl->prepare(d, dl->arg) != 0) {
         d->result = CURLE_ABORTED_BY_CALLBACK;
-        finish(dl, d);
+        fail_start(dl, d);
         return;
     }
     curl_easy_setopt(e, CURLOPT_URL, d->url);
@@ -284,7 +303,7 @@ static void start(deliver_t *dl, delivery_t *d)
     if (mc != CURLM_OK) {
         d->result = CURLE_FAILED_INIT;
         snprintf(d->error, sizeof(d->error), "%s", curl_multi_strerror(mc));
-        finish(dl, d);
+        fail_start(dl, d);
     }
 }
 
@@ -311,6 +330,7 @@ static deliver_slot_t *slot_for(deliver_t *dl, const char *key)
 
 static void slot_release_if_idle(deliver_t *dl, deliver_slot_t *s)
 {
+    /* An idle slot is on neither list: both need a non-empty queue. */
     if (s->running == 0 && s->queue_head == NULL) {
         char *key = s->key;
         hmap_del(dl->slots, key);
@@ -346,6 +366,48 @@ static void slot_track_long(deliver_t *dl, deliver_slot_t *s)
         s->long_prev = s->long_next = NULL;
     }
     s->on_long = is_long;
+}
+
+/* Keeps s on the ready list exactly while its queue could start were it
+ * not for the global bound. */
+static void slot_track_ready(deliver_t *dl, deliver_slot_t *s)
+{
+    bool is_ready = s->queue_head != NULL &&
+                    s->running < dl->cfg->max_inflight_per_subscription;
+
+    if (is_ready == s->on_ready) {
+        return;
+    }
+    if (is_ready) {
+        s->ready_next = NULL;
+        s->ready_prev = dl->ready_tail;
+        if (dl->ready_tail != NULL) {
+            dl->ready_tail->ready_next = s;
+        } else {
+            dl->ready_head = s;
+        }
+        dl->ready_tail = s;
+    } else {
+        if (s->ready_prev != NULL) {
+            s->ready_prev->ready_next = s->ready_next;
+        } else {
+            dl->ready_head = s->ready_next;
+        }
+        if (s->ready_next != NULL) {
+            s->ready_next->ready_prev = s->ready_prev;
+        } else {
+            dl->ready_tail = s->ready_prev;
+        }
+        s->ready_prev = s->ready_next = NULL;
+    }
+    s->on_ready = is_ready;
+}
+
+/* The lists a slot is on follow its counts; call after changing them. */
+static void slot_track(deliver_t *dl, deliver_slot_t *s)
+{
+    slot_track_long(dl, s);
+    slot_track_ready(dl, s);
 }
 
 /* At its bound of waiting deliveries, and the oldest has not moved for
@@ -398,7 +460,7 @@ void deliver_submit(deliver_t *dl, delivery_t *d)
     s->queue_tail = d;
     s->queued++;
     dl->queued++;
-    slot_track_long(dl, s);
+    slot_track(dl, s);
     metrics_set(G_QUEUED, (int64_t)dl->queued);
 }
 
@@ -414,29 +476,19 @@ static void start_queued(deliver_t *dl, deliver_slot_t *s)
         d->next = NULL;
         s->queued--;
         dl->queued--;
-        slot_track_long(dl, s);
         start(dl, d);
     }
+    slot_track(dl, s);
     metrics_set(G_QUEUED, (int64_t)dl->queued);
 }
 
-/* After the global bound freed a place: start the oldest queued deliveries
- * whose subscriptions have room. Rare, since the caller keeps the pending
- * count near the global bound. */
-static void start_any_queued(deliver_t *dl)
+/* After the global bound freed places: start the queues that waited for
+ * it alone, longest waiting first. */
+static void start_ready(deliver_t *dl)
 {
-    delivery_t *d = dl->all_head;
-
-    while (d != NULL && dl->queued > 0 &&
+    while (dl->ready_head != NULL &&
            dl->running < (size_t)dl->cfg->max_inflight) {
-        if (d->easy == NULL && d->slot->queue_head == d &&
-            can_start(dl, d->slot)) {
-            /* Starting may complete (and free) others: walk again. */
-            start_queued(dl, d->slot);
-            d = dl->all_head;
-            continue;
-        }
-        d = d->next_all;
+        start_queued(dl, dl->ready_head);
     }
 }
 
@@ -490,7 +542,7 @@ size_t deliver_shed_stuck(deliver_t *dl, int64_t now_ms)
             }
             tail->next = shed;
             shed = rest;
-            slot_track_long(dl, s);
+            slot_track(dl, s);
         }
         s = next;
     }
@@ -575,12 +627,25 @@ static void finish(deliver_t *dl, delivery_t *d)
     d->slot = NULL;
     unlink_all(dl, d);
     start_queued(dl, s);
+    start_ready(dl);
     slot_release_if_idle(dl, s);
-    if (dl->queued > 0) {
-        start_any_queued(dl);
-    }
     metrics_set(G_INFLIGHT, (int64_t)dl->running);
     dl->done(d, dl->arg);
+}
+
+/* Finishes the deliveries whose start failed. Returns how many. */
+static int finish_failed(deliver_t *dl)
+{
+    int n = 0;
+
+    while (dl->failed_head != NULL) {
+        delivery_t *d = dl->failed_head;
+        dl->failed_head = d->next;
+        d->next = NULL;
+        finish(dl, d);
+        n++;
+    }
+    return n;
 }
 
 static int read_completions(deliver_t *dl)
@@ -609,9 +674,10 @@ int deliver_run(deliver_t *dl, struct curl_waitfd *extra, unsigned n_extra,
     int still;
     int n;
 
+    n = finish_failed(dl);
     curl_multi_perform(dl->multi, &still);
-    n = read_completions(dl);
-    if (n > 0) {
+    n += read_completions(dl);
+    if (n > 0 || dl->failed_head != NULL) {
         timeout_ms = 0;
     }
     curl_multi_poll(dl->multi, extra, n_extra, timeout_ms, NULL);
@@ -622,9 +688,13 @@ int deliver_run(deliver_t *dl, struct curl_waitfd *extra, unsigned n_extra,
 
 void deliver_abort_all(deliver_t *dl)
 {
-    /* Queued ones first, so no abort of a running one starts another. The
-     * list is in submission order, as is each slot's queue, so a queued
-     * delivery met here is always the head of its slot's queue. */
+    /* Failed starts end with their own error. Then the queued ones, so no
+     * abort of a running one starts another. The list is in submission
+     * order, as is each slot's queue, so a queued delivery met here is
+     * always the head of its slot's queue; what is left has a transfer. */
+    while (dl->failed_head != NULL) {
+        finish_failed(dl);
+    }
     for (int pass = 0; pass < 2; pass++) {
         delivery_t *d = dl->all_head;
         while (d != NULL) {
@@ -638,13 +708,14 @@ void deliver_abort_all(deliver_t *dl)
                 }
                 s->queued--;
                 dl->queued--;
-                slot_track_long(dl, s);
+                slot_track(dl, s);
             } else if (pass == 1) {
                 curl_multi_remove_handle(dl->multi, d->easy);
                 give_easy(dl, d->easy);
                 d->easy = NULL;
                 s->running--;
                 dl->running--;
+                slot_track(dl, s);
             } else {
                 d = next;
                 continue;

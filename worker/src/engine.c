@@ -272,6 +272,13 @@ static int kafka_start(engine_t *e, char *errstr, size_t errstr_size)
          * every second rather than librdkafka's five. Overridable. */
         kafka_set(conf, "auto.commit.interval.ms", "1000", "internal", errstr,
                   errstr_size) ||
+        /* librdkafka prefetches up to 64 MiB by default, which would make
+         * the worker's memory follow the backlog. A few thousand messages
+         * keep it busy. Overridable. */
+        kafka_set(conf, "queued.max.messages.kbytes", "8192", "internal",
+                  errstr, errstr_size) ||
+        kafka_set(conf, "queued.min.messages", "10000", "internal", errstr,
+                  errstr_size) ||
         kafka_set(conf, "auto.offset.reset", "earliest", "internal", errstr,
                   errstr_size) ||
         kafka_set(conf, "client.id", "webhookd", "internal", errstr,
