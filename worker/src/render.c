@@ -4,9 +4,9 @@
  * whatever the inbound event carries and at whatever depth.
  *
  * Type handling, the same at every depth:
- *  - a scalar field takes a string, number, boolean or null as it is
- *    (strings repaired to valid UTF-8); an object or array in its place is
- *    dropped as if the field were missing;
+ *  - a scalar field takes a string, number or boolean as it is (strings
+ *    repaired to valid UTF-8); null, an object or an array in its place
+ *    counts as missing;
  *  - a missing field is omitted, except externalId, which is null;
  *  - an array of strings keeps only its strings, an array of objects only
  *    its objects, each reduced to its own allow-list; anything but an array
@@ -345,7 +345,10 @@ static int copy_field(json_t *out, const struct field *f, const json_t *in)
 
     switch (f->kind) {
     case FIELD_SCALAR:
-        return is_scalar(v) ? set_new(out, f->name, copy_scalar(v)) : 0;
+        /* SPEC 2: a missing value is omitted, not sent as null. */
+        return is_scalar(v) && !json_is_null(v)
+                   ? set_new(out, f->name, copy_scalar(v))
+                   : 0;
     case FIELD_NULLABLE:
         return set_new(out, f->name,
                        is_scalar(v) ? copy_scalar(v) : json_null());
