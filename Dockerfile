@@ -4,7 +4,7 @@ FROM debian:12-slim AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
         --no-install-recommends build-essential pkg-config \
         librdkafka-dev libcurl4-openssl-dev libjansson-dev libhiredis-dev \
-        libavro-dev libssl-dev libmicrohttpd-dev \
+        libavro-dev libssl-dev libmicrohttpd-dev libmimalloc-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -15,7 +15,8 @@ RUN make -j"$(nproc)" all
 FROM debian:12-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
         --no-install-recommends librdkafka1 libcurl4 libjansson4 \
-        libhiredis0.14 libavro23 libssl3 libmicrohttpd12 ca-certificates \
+        libhiredis0.14 libavro23 libssl3 libmicrohttpd12 libmimalloc2.0 \
+        ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 webhookd
 COPY --from=build /src/build/default/webhookd /usr/local/bin/webhookd

@@ -40,6 +40,15 @@ CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer \
 LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 
+# Every delivery builds and frees a few hundred small JSON nodes (jansson).
+# mimalloc does that with about 12 % fewer instructions than glibc's malloc
+# and keeps the throughput steady (docs/benchmarks.md). Only the shipped
+# binary uses it: the sanitizers and valgrind, which run the unit tests,
+# need the C library's allocator to intercept.
+ifeq ($(SANITIZER),)
+ALLOCATOR := -lmimalloc
+endif
+
 # Everything except the programs' main files is one library shared by
 # webhookd and the unit tests.
 LIB_SRCS  := $(filter-out worker/src/main.c, \
@@ -58,7 +67,7 @@ PYTEST := .deps/venv/bin/pytest
 all: $(BUILD)/webhookd
 
 $(BUILD)/webhookd: $(BUILD)/worker/src/main.o $(LIB_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(ALLOCATOR) $(LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 packages=(
     build-essential pkg-config clang-format valgrind
     librdkafka-dev libcurl4-openssl-dev libjansson-dev libhiredis-dev
-    libavro-dev libssl-dev libmicrohttpd-dev libcmocka-dev
+    libavro-dev libssl-dev libmicrohttpd-dev libmimalloc-dev libcmocka-dev
     redis-server nginx-light wrk curl
     default-jre-headless maven
     python3 python3-venv

@@ -520,14 +520,6 @@ static void schedule_retry(engine_t *e, job_t *j, int64_t delay_ms)
 static void finish_attempt(engine_t *e, job_t *j, const attempt_result_t *r)
 {
     bool ok = r->http_status >= 200 && r->http_status < 300 && r->error == NULL;
-    record_attempt_t a = {j->delivery_id, j->started_ms, r->http_status,
-                          r->error,       r->latency_ms, r->response,
-                          r->response_len};
-    json_t *entry = record_attempt_json(&a);
-
-    if (entry != NULL) {
-        json_array_append_new(j->attempts, entry);
-    }
 
     if (ok) {
         metrics_delivery(RESULT_DELIVERED, r->latency_ms);
@@ -540,6 +532,16 @@ static void finish_attempt(engine_t *e, job_t *j, const attempt_result_t *r)
         offsets_release(e->offsets, j->msg);
         job_free(j);
         return;
+    }
+
+    /* The history goes into retry and dead-letter records only, so it is
+     * built for failed attempts alone. */
+    record_attempt_t a = {j->delivery_id, j->started_ms, r->http_status,
+                          r->error,       r->latency_ms, r->response,
+                          r->response_len};
+    json_t *entry = record_attempt_json(&a);
+    if (entry != NULL) {
+        json_array_append_new(j->attempts, entry);
     }
 
     metrics_delivery(r->http_status != 0 ? RESULT_FAILED : RESULT_ERROR,
