@@ -11,6 +11,7 @@
 #   make valgrind            unit tests under valgrind
 #   make demo                run the product against a local stack
 #   make bench               throughput and latency benchmark
+#   make bench-instructions  instructions per delivery, counted by callgrind
 #   make docs                regenerate the settings table in the docs
 #   make format / format-check
 
@@ -61,7 +62,8 @@ C_FILES   := $(wildcard worker/src/*.[ch] codecs/src/*.[ch] tests/unit/*.[ch] \
 
 PYTEST := .deps/venv/bin/pytest
 
-.PHONY: all deps check unit e2e valgrind demo bench docs lint-compose \
+.PHONY: all deps check unit e2e valgrind demo bench bench-instructions docs \
+	lint-compose \
 	format format-check clean
 
 all: $(BUILD)/webhookd
@@ -110,6 +112,9 @@ demo: deps all
 
 bench: deps all
 	scripts/bench.sh
+
+bench-instructions: deps all
+	BENCH_SCRIPT=instructions scripts/bench.sh
 
 # The compose file cannot be run here (no Docker engine); validate it against
 # the compose specification instead.

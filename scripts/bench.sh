@@ -16,4 +16,6 @@ if [ ! -x "$WEBHOOKD_BIN" ]; then
     echo "bench: $WEBHOOKD_BIN is missing; run \`make\` first" >&2
     exit 1
 fi
-PYTHONPATH=tests exec "$python" tests/bench/bench.py "$@"
+# BENCH_SCRIPT=instructions runs the instruction count instead (make
+# bench-instructions).
+PYTHONPATH=tests exec "$python" "tests/bench/${BENCH_SCRIPT:-bench}.py" "$@"

@@ -23,10 +23,7 @@ static const char *const event_types[] = {
     "billing.event_created",
 };
 
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
+void codec_set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
 {
     va_list ap;
 
@@ -79,18 +76,19 @@ codec_result_t codec_decode(const void *buf, size_t len, event_t *ev,
 
     memset(ev, 0, sizeof(*ev));
     if (p == NULL || len == 0) {
-        set_error(errstr, errstr_size, "empty message");
+        codec_set_error(errstr, errstr_size, "empty message");
         return CODEC_DECODE_ERROR;
     }
     if (len > CODEC_MESSAGE_MAX) {
-        set_error(errstr, errstr_size, "message larger than %d bytes",
-                  CODEC_MESSAGE_MAX);
+        codec_set_error(errstr, errstr_size, "message larger than %d bytes",
+                        CODEC_MESSAGE_MAX);
         return CODEC_DECODE_ERROR;
     }
 
     /* Byte 0 of the Confluent wire format is the magic byte 0. */
     if (p[0] == 0x00) {
-        set_error(errstr, errstr_size, "Avro messages are not supported yet");
+        codec_set_error(errstr, errstr_size,
+                        "Avro messages are not supported yet");
         return CODEC_DECODE_ERROR;
     }
 
@@ -98,14 +96,14 @@ codec_result_t codec_decode(const void *buf, size_t len, event_t *ev,
         i++;
     }
     if (i == len) {
-        set_error(errstr, errstr_size, "empty message");
+        codec_set_error(errstr, errstr_size, "empty message");
         return CODEC_DECODE_ERROR;
     }
     if (p[i] == '{') {
         return codec_json_decode(buf, len, ev, errstr, errstr_size);
     }
-    set_error(errstr, errstr_size,
-              "message is neither a JSON object nor Confluent Avro");
+    codec_set_error(errstr, errstr_size,
+                    "message is neither a JSON object nor Confluent Avro");
     return CODEC_DECODE_ERROR;
 }
 
@@ -232,55 +230,59 @@ codec_result_t event_from_json(json_t *root, event_t *ev, char *errstr,
     refs_out[2] = &ev->contact;
 
     if (!json_is_object(root)) {
-        set_error(errstr, errstr_size, "event is not a JSON object");
+        codec_set_error(errstr, errstr_size, "event is not a JSON object");
         goto invalid;
     }
 
     v = json_object_get(root, "eventId");
     if (!json_is_string(v) || !event_id_valid(json_string_value(v))) {
-        set_error(errstr, errstr_size,
-                  "eventId is missing or not a string of the form evt_<id>");
+        codec_set_error(
+            errstr, errstr_size,
+            "eventId is missing or not a string of the form evt_<id>");
         goto invalid;
     }
     ev->event_id = json_string_value(v);
 
     v = json_object_get(root, "eventType");
     if (!json_is_string(v)) {
-        set_error(errstr, errstr_size, "eventType is missing or not a string");
+        codec_set_error(errstr, errstr_size,
+                        "eventType is missing or not a string");
         goto invalid;
     }
     if (!event_type_known(json_string_value(v))) {
-        set_error(errstr, errstr_size, "unknown eventType");
+        codec_set_error(errstr, errstr_size, "unknown eventType");
         goto invalid;
     }
     ev->event_type = json_string_value(v);
 
     v = json_object_get(root, "eventVersion");
     if (!json_is_string(v) || strcmp(json_string_value(v), "v1") != 0) {
-        set_error(errstr, errstr_size, "eventVersion is missing or not v1");
+        codec_set_error(errstr, errstr_size,
+                        "eventVersion is missing or not v1");
         goto invalid;
     }
     ev->event_version = json_string_value(v);
 
     v = json_object_get(root, "tenantId");
     if (!json_is_integer(v) || json_integer_value(v) <= 0) {
-        set_error(errstr, errstr_size,
-                  "tenantId is missing or not a positive integer");
+        codec_set_error(errstr, errstr_size,
+                        "tenantId is missing or not a positive integer");
         goto invalid;
     }
     ev->tenant_id = (int64_t)json_integer_value(v);
 
     v = json_object_get(root, "occurredAtUtc");
     if (!json_is_string(v) || !timestamp_valid(json_string_value(v))) {
-        set_error(errstr, errstr_size,
-                  "occurredAtUtc is missing or not an RFC 3339 UTC time");
+        codec_set_error(errstr, errstr_size,
+                        "occurredAtUtc is missing or not an RFC 3339 UTC time");
         goto invalid;
     }
     ev->occurred_at = json_string_value(v);
 
     v = json_object_get(root, "sourceSystem");
     if (v != NULL && !json_is_null(v) && !json_is_string(v)) {
-        set_error(errstr, errstr_size, "sourceSystem is not a string or null");
+        codec_set_error(errstr, errstr_size,
+                        "sourceSystem is not a string or null");
         goto invalid;
     }
     ev->source_system = json_is_string(v) ? json_string_value(v) : NULL;
@@ -289,20 +291,21 @@ codec_result_t event_from_json(json_t *root, event_t *ev, char *errstr,
     if (json_is_object(v)) {
         refs = v;
     } else if (v != NULL && !json_is_null(v)) {
-        set_error(errstr, errstr_size, "refs is not an object or null");
+        codec_set_error(errstr, errstr_size, "refs is not an object or null");
         goto invalid;
     }
     for (i = 0; i < 3; i++) {
         if (!read_ref(refs, ref_names[i], refs_out[i])) {
-            set_error(errstr, errstr_size, "refs.%s is not an integer or null",
-                      ref_names[i]);
+            codec_set_error(errstr, errstr_size,
+                            "refs.%s is not an integer or null", ref_names[i]);
             goto invalid;
         }
     }
 
     v = json_object_get(root, "data");
     if (!json_is_object(v)) {
-        set_error(errstr, errstr_size, "data is missing or not an object");
+        codec_set_error(errstr, errstr_size,
+                        "data is missing or not an object");
         goto invalid;
     }
     ev->data = v;

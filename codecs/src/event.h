@@ -70,6 +70,11 @@ codec_result_t event_from_json(json_t *root, event_t *ev, char *errstr,
 /* Releases what *ev owns and empties it. Safe on an empty event. */
 void event_clear(event_t *ev);
 
+/* Writes a codec's error message (printf-style) into errstr, when given.
+ * Messages name fields, never their values, so that they are safe to log. */
+void codec_set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* True for the 13 event types of SPEC section 2. */
 bool event_type_known(const char *event_type);
 

@@ -4,24 +4,8 @@
 
 #include "event.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (errstr == NULL || errstr_size == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
 
 /*
  * jansson's own error text quotes the input near the error ("... near
@@ -61,12 +45,12 @@ codec_result_t codec_json_decode(const void *buf, size_t len, event_t *ev,
 
     memset(ev, 0, sizeof(*ev));
     if (buf == NULL || len == 0) {
-        set_error(errstr, errstr_size, "empty message");
+        codec_set_error(errstr, errstr_size, "empty message");
         return CODEC_DECODE_ERROR;
     }
     if (len > CODEC_MESSAGE_MAX) {
-        set_error(errstr, errstr_size, "message larger than %d bytes",
-                  CODEC_MESSAGE_MAX);
+        codec_set_error(errstr, errstr_size, "message larger than %d bytes",
+                        CODEC_MESSAGE_MAX);
         return CODEC_DECODE_ERROR;
     }
 
@@ -74,13 +58,13 @@ codec_result_t codec_json_decode(const void *buf, size_t len, event_t *ev,
      * and the event must mean the same to every reader. */
     root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        set_error(errstr, errstr_size, "invalid JSON (%s) at byte %d",
-                  json_error_words(&jerr), jerr.position);
+        codec_set_error(errstr, errstr_size, "invalid JSON (%s) at byte %d",
+                        json_error_words(&jerr), jerr.position);
         return CODEC_DECODE_ERROR;
     }
     if (!json_is_object(root)) {
         json_decref(root);
-        set_error(errstr, errstr_size, "JSON message is not an object");
+        codec_set_error(errstr, errstr_size, "JSON message is not an object");
         return CODEC_DECODE_ERROR;
     }
     return event_from_json(root, ev, errstr, errstr_size);

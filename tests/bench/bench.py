@@ -263,6 +263,28 @@ def thread_cpu(pid: int) -> list[dict]:
     return sorted(rows, key=lambda r: -r["cpu_s"])
 
 
+def worker_env(kafka, redis, topic: str, retry_prefix: str, dlq: str, http_addr: str,
+               group_prefix: str, *, max_inflight, per_subscription) -> dict[str, str]:
+    """The worker's settings in every scenario: the local services, plain
+    http to loopback allowed, warnings only (logging each delivery would
+    cost more than some of what is measured), a fresh consumer group."""
+    return {
+        "WEBHOOKD_KAFKA_BROKERS": kafka.bootstrap,
+        "WEBHOOKD_KAFKA_GROUP": f"{group_prefix}-{ordinavo.ulid().lower()}",
+        "WEBHOOKD_TOPICS": topic,
+        "WEBHOOKD_REDIS_URL": redis.url,
+        "WEBHOOKD_RETRY_SCHEDULE": RETRY_SCHEDULE,
+        "WEBHOOKD_RETRY_TOPIC_PREFIX": retry_prefix,
+        "WEBHOOKD_DLQ_TOPIC": dlq,
+        "WEBHOOKD_ALLOW_HTTP": "true",
+        "WEBHOOKD_ALLOW_PRIVATE_DESTINATIONS": "true",
+        "WEBHOOKD_HTTP_ADDR": http_addr,
+        "WEBHOOKD_LOG_LEVEL": "warn",
+        "WEBHOOKD_MAX_INFLIGHT": str(max_inflight),
+        "WEBHOOKD_MAX_INFLIGHT_PER_SUBSCRIPTION": str(per_subscription),
+    }
+
+
 class Snapshot:
     """CPU readings at one moment, to compute a phase's CPU by difference."""
 
@@ -809,21 +831,10 @@ def run_scenario(kafka: KafkaBroker, redis: RedisServer, nginx: Nginx, log: Acce
     say(f"  produced in {time.monotonic() - began:.1f}s, mean event {event_bytes:.0f} bytes")
 
     http_addr = f"127.0.0.1:{proc.free_port()}"
-    worker = Worker({
-        "WEBHOOKD_KAFKA_BROKERS": kafka.bootstrap,
-        "WEBHOOKD_KAFKA_GROUP": f"bench-{tag}-{ordinavo.ulid().lower()}",
-        "WEBHOOKD_TOPICS": topic,
-        "WEBHOOKD_REDIS_URL": redis.url,
-        "WEBHOOKD_RETRY_SCHEDULE": RETRY_SCHEDULE,
-        "WEBHOOKD_RETRY_TOPIC_PREFIX": retry_prefix,
-        "WEBHOOKD_DLQ_TOPIC": dlq,
-        "WEBHOOKD_ALLOW_HTTP": "true",
-        "WEBHOOKD_ALLOW_PRIVATE_DESTINATIONS": "true",
-        "WEBHOOKD_HTTP_ADDR": http_addr,
-        "WEBHOOKD_LOG_LEVEL": "warn",
-        "WEBHOOKD_MAX_INFLIGHT": str(MAX_INFLIGHT),
-        "WEBHOOKD_MAX_INFLIGHT_PER_SUBSCRIPTION": MAX_INFLIGHT_PER_SUBSCRIPTION,
-    }, name=f"webhookd-{tag}")
+    worker = Worker(worker_env(
+        kafka, redis, topic, retry_prefix, dlq, http_addr, f"bench-{tag}",
+        max_inflight=MAX_INFLIGHT, per_subscription=MAX_INFLIGHT_PER_SUBSCRIPTION),
+        name=f"webhookd-{tag}")
     backlog = Phase("backlog", backlog_appends, fanout)
     paced_rate = PACED_RATE / fanout
     paced = Phase("paced", Appends(), fanout)
@@ -957,21 +968,10 @@ def run_held(kafka: KafkaBroker, redis: RedisServer, tenant: int) -> dict:
     produce_backlog(kafka, topic, tenant, HELD_EVENTS, first=0)
 
     http_addr = f"127.0.0.1:{proc.free_port()}"
-    worker = Worker({
-        "WEBHOOKD_KAFKA_BROKERS": kafka.bootstrap,
-        "WEBHOOKD_KAFKA_GROUP": f"bench-held-{ordinavo.ulid().lower()}",
-        "WEBHOOKD_TOPICS": topic,
-        "WEBHOOKD_REDIS_URL": redis.url,
-        "WEBHOOKD_RETRY_SCHEDULE": RETRY_SCHEDULE,
-        "WEBHOOKD_RETRY_TOPIC_PREFIX": retry_prefix,
-        "WEBHOOKD_DLQ_TOPIC": dlq,
-        "WEBHOOKD_ALLOW_HTTP": "true",
-        "WEBHOOKD_ALLOW_PRIVATE_DESTINATIONS": "true",
-        "WEBHOOKD_HTTP_ADDR": http_addr,
-        "WEBHOOKD_LOG_LEVEL": "warn",
-        "WEBHOOKD_MAX_INFLIGHT": "1000",
-        "WEBHOOKD_MAX_INFLIGHT_PER_SUBSCRIPTION": "1000",
-    }, name="webhookd-held")
+    worker = Worker(worker_env(
+        kafka, redis, topic, retry_prefix, dlq, http_addr, "bench-held",
+        max_inflight=1000, per_subscription=1000),
+        name="webhookd-held")
     began = time.monotonic()
     try:
         worker.start()

@@ -116,12 +116,17 @@ static const setting_t settings[] = {
 
 extern char **environ;
 
-int config_parse_size(const char *s, int64_t *bytes)
+/* A unit suffix and what one of it is worth. */
+typedef struct unit {
+    const char *suffix;
+    int64_t factor;
+} unit_t;
+
+/* Parses a whole number followed by one of the units (exactly, no blanks)
+ * into *out, refusing signs and overflow. */
+static int parse_with_unit(const char *s, const unit_t *units, size_t n_units,
+                           int64_t *out)
 {
-    static const struct {
-        const char *suffix;
-        int64_t factor;
-    } units[] = {{"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}};
     char *end;
 
     if (s == NULL || !isdigit((unsigned char)s[0])) {
@@ -132,48 +137,35 @@ int config_parse_size(const char *s, int64_t *bytes)
     if (errno != 0 || end == s) {
         return -1;
     }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+    for (size_t i = 0; i < n_units; i++) {
         if (strcmp(end, units[i].suffix) == 0) {
             if (n > INT64_MAX / units[i].factor) {
                 return -1;
             }
-            *bytes = n * units[i].factor;
+            *out = n * units[i].factor;
             return 0;
         }
     }
     return -1;
 }
 
+int config_parse_size(const char *s, int64_t *bytes)
+{
+    static const unit_t units[] = {
+        {"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}};
+
+    return parse_with_unit(s, units, sizeof(units) / sizeof(units[0]), bytes);
+}
+
 int config_parse_duration(const char *s, int64_t *ms)
 {
-    static const struct {
-        const char *suffix;
-        int64_t factor;
-    } units[] = {{"ms", 1},
-                 {"s", 1000},
-                 {"m", 60000},
-                 {"h", 3600000LL},
-                 {"d", 86400000LL}};
-    char *end;
+    static const unit_t units[] = {{"ms", 1},
+                                   {"s", 1000},
+                                   {"m", 60000},
+                                   {"h", 3600000LL},
+                                   {"d", 86400000LL}};
 
-    if (s == NULL || !isdigit((unsigned char)s[0])) {
-        return -1;
-    }
-    errno = 0;
-    long long n = strtoll(s, &end, 10);
-    if (errno != 0 || end == s) {
-        return -1;
-    }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(end, units[i].suffix) == 0) {
-            if (n > INT64_MAX / units[i].factor) {
-                return -1;
-            }
-            *ms = n * units[i].factor;
-            return 0;
-        }
-    }
-    return -1;
+    return parse_with_unit(s, units, sizeof(units) / sizeof(units[0]), ms);
 }
 
 /* Splits a comma-separated list, trimming blanks; empty items are errors. */
