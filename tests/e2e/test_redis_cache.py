@@ -182,11 +182,14 @@ CONTACT = {"displayName": "Anna Weber", "phone": "+49 201 555 0100",
            "email": "anna.weber@example.com", f"externalId:{SYSTEM}": "CONT-44"}
 
 
-def test_redis_outage_pauses_holds_and_resumes(own_redis, case):
+@pytest.mark.parametrize("ttl", ["0s", "30s"])
+def test_redis_outage_pauses_holds_and_resumes(own_redis, case, ttl):
     """While Redis is down the worker reports not-ready, pauses, and sends
     nothing; when Redis is back every event produced meanwhile is delivered
     once, fully enriched, and the worker is ready again. webhookd_redis_up
-    follows: 1, 0, 1."""
+    follows: 1, 0, 1. With a TTL, everything the held events need is in
+    memory: it is not used while Redis is down (a change announced
+    meanwhile would be missed), and the reconnection starts afresh."""
     rc = own_redis.client()
     topic = case.topic()
     tenant = case.tenant()
@@ -206,7 +209,7 @@ def test_redis_outage_pauses_holds_and_resumes(own_redis, case):
 
     before = target_event(tenant, 1, **refs)
     case.produce(topic, before)
-    worker = case.worker(topic, WEBHOOKD_REDIS_URL=own_redis.url, WEBHOOKD_CACHE_TTL="0s")
+    worker = case.worker(topic, WEBHOOKD_REDIS_URL=own_redis.url, WEBHOOKD_CACHE_TTL=ttl)
     first = case.receiver.wait_for(case.path("sink"), 1, WAIT)[0]
     assert enriched(first), first.body
     wait_ready(worker, 200, WAIT)

@@ -11,6 +11,7 @@
 #include "hmap.h"
 #include "log.h"
 #include "metrics.h"
+#include "text.h"
 
 /* Bounds on what is kept in memory; see hmap.h for what happens when full. */
 #define MAX_TENANTS 100000
@@ -18,6 +19,12 @@
 
 /* Redis must answer within this; past it the connection counts as down. */
 #define REDIS_TIMEOUT_MS 2000
+
+/* Connecting blocks the worker's loop (hiredis 0.14 connects
+ * synchronously), so it is given less time than a command: a Redis that
+ * does not answer at all then takes at most this out of every
+ * RECONNECT_INTERVAL_MS from the deliveries in flight. */
+#define REDIS_CONNECT_TIMEOUT_MS 250
 
 /* At most one reconnection attempt this often while Redis is down. */
 #define RECONNECT_INTERVAL_MS 500
@@ -115,17 +122,22 @@ static cache_status_t went_down(cache_t *c, const char *what,
 /* Opens one connection, authenticates and selects the database. */
 static redisContext *open_connection(cache_t *c, const char **detail)
 {
+    struct timeval connect_tv = {0, REDIS_CONNECT_TIMEOUT_MS * 1000};
     struct timeval tv = {REDIS_TIMEOUT_MS / 1000,
                          (REDIS_TIMEOUT_MS % 1000) * 1000};
-    redisContext *r =
-        redisConnectWithTimeout(c->cfg->redis_host, c->cfg->redis_port, tv);
+    redisContext *r = redisConnectWithTimeout(c->cfg->redis_host,
+                                              c->cfg->redis_port, connect_tv);
     redisReply *reply = NULL;
 
     if (r == NULL) {
         *detail = "out of memory";
         return NULL;
     }
-    if (r->err != 0 || redisSetTimeout(r, tv) != REDIS_OK) {
+    /* Keepalive notices a connection that a NAT or load balancer dropped
+     * silently; without it the pub/sub connection would wait forever and
+     * published changes would go unseen. */
+    if (r->err != 0 || redisSetTimeout(r, tv) != REDIS_OK ||
+        redisEnableKeepAlive(r) != REDIS_OK) {
         goto fail;
     }
     if (c->cfg->redis_password != NULL) {
@@ -158,13 +170,18 @@ fail:
     return NULL;
 }
 
+static bool connected(const cache_t *c)
+{
+    return c->cmd != NULL && c->sub != NULL;
+}
+
 cache_status_t cache_connect(cache_t *c)
 {
     const char *detail = NULL;
     redisReply *reply;
     int64_t now = clock_mono_ms();
 
-    if (c->cmd != NULL && c->sub != NULL) {
+    if (connected(c)) {
         return CACHE_OK;
     }
     if (!c->up && now - c->last_attempt_ms < RECONNECT_INTERVAL_MS) {
@@ -185,7 +202,16 @@ cache_status_t cache_connect(cache_t *c)
     if (reply == NULL) {
         return went_down(c, "subscribe", c->sub->errstr);
     }
+    /* ["subscribe", channel, 1]; anything else (an ACL refusal, say) means
+     * changes would never arrive. */
+    bool subscribed = reply->type == REDIS_REPLY_ARRAY &&
+                      reply->elements == 3 &&
+                      reply->element[0]->type == REDIS_REPLY_STRING &&
+                      strcmp(reply->element[0]->str, "subscribe") == 0;
     freeReplyObject(reply);
+    if (!subscribed) {
+        return went_down(c, "subscribe", "Redis refused SUBSCRIBE");
+    }
 
     /* Changes published while we were not listening are lost: start from
      * an empty subscription cache. */
@@ -201,6 +227,22 @@ cache_status_t cache_connect(cache_t *c)
 static void tenant_key(char *buf, size_t size, int64_t tenant_id)
 {
     snprintf(buf, size, "%lld", (long long)tenant_id);
+}
+
+/* Logs a malformed subscription document by its hash field, which is
+ * repaired to valid UTF-8 (and cut like the ids the worker accepts) so that
+ * the line always names it. */
+static void skipped(int64_t tenant_id, const redisReply *field, const char *why)
+{
+    size_t len = field->len < SUBSCRIPTION_ID_MAX + 16
+                     ? field->len
+                     : SUBSCRIPTION_ID_MAX + 16;
+    char *id = text_utf8_repair(field->str, len);
+
+    log_error("subscription skipped", "{s:I, s:s?, s:s}", "tenantId",
+              (json_int_t)tenant_id, "subscriptionId", id, "error", why);
+    metrics_add(M_SUBSCRIPTIONS_SKIPPED, 1);
+    free(id);
 }
 
 /* Parses the HGETALL reply of a tenant's subscription hash. */
@@ -231,17 +273,11 @@ static cache_subscriptions_t *parse_subscriptions(int64_t tenant_id,
         }
         if (subscription_parse(f->str, v->str, v->len, sub, why, sizeof(why)) !=
             0) {
-            log_error("subscription skipped", "{s:I, s:s, s:s}", "tenantId",
-                      (json_int_t)tenant_id, "subscriptionId", f->str, "error",
-                      why);
-            metrics_add(M_SUBSCRIPTIONS_SKIPPED, 1);
+            skipped(tenant_id, f, why);
             continue;
         }
         if (sub->tenant_id != tenant_id) {
-            log_error("subscription skipped", "{s:I, s:s, s:s}", "tenantId",
-                      (json_int_t)tenant_id, "subscriptionId", f->str, "error",
-                      "tenantId does not match the hash it is in");
-            metrics_add(M_SUBSCRIPTIONS_SKIPPED, 1);
+            skipped(tenant_id, f, "tenantId does not match the hash it is in");
             subscription_free(sub);
             continue;
         }
@@ -260,6 +296,14 @@ cache_status_t cache_subscriptions(cache_t *c, int64_t tenant_id,
     cache_subscriptions_t *s;
     int64_t now = clock_mono_ms();
 
+    /* Only the worker's loop reconnects (cache_connect()): a reconnection
+     * here would clear the subscriptions a caller may still hold. While
+     * Redis is down nothing is answered, not even from memory, so that no
+     * event is sent on data a missed change announcement may have made
+     * stale. */
+    if (!connected(c)) {
+        return CACHE_DOWN;
+    }
     tenant_key(tkey, sizeof(tkey), tenant_id);
     /* With caching off the map keeps only the last answer, for the caller
      * to use until its next call; it is never looked up. */
@@ -270,9 +314,6 @@ cache_status_t cache_subscriptions(cache_t *c, int64_t tenant_id,
         return CACHE_OK;
     }
     metrics_add(M_CACHE_MISSES, 1);
-    if (cache_connect(c) != CACHE_OK) {
-        return CACHE_DOWN;
-    }
 
     snprintf(key, sizeof(key), "ordinavo:t:%lld:webhook-subscriptions",
              (long long)tenant_id);
@@ -371,6 +412,9 @@ cache_status_t cache_context(cache_t *c, const event_t *ev, cache_wants_t wants,
     int64_t now = clock_mono_ms();
 
     memset(ctx, 0, sizeof(*ctx));
+    if (!connected(c)) {
+        return CACHE_DOWN; /* see cache_subscriptions() */
+    }
     if (wants.customer && ev->customer.present) {
         w[n++] = (wanted_t){
             .kind = "customer", .id = ev->customer.id, .slot = &ctx->customer};
@@ -399,10 +443,6 @@ cache_status_t cache_context(cache_t *c, const event_t *ev, cache_wants_t wants,
     }
     if (n_fetch == 0) {
         return CACHE_OK;
-    }
-    if (cache_connect(c) != CACHE_OK) {
-        cache_context_release(ctx);
-        return CACHE_DOWN;
     }
 
     /* One round trip for all of the event's records. */

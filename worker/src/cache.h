@@ -54,8 +54,12 @@ void cache_free(cache_t *c);
 bool cache_is_up(const cache_t *c);
 
 /*
- * Connects (both the command and the pub/sub connection) if not connected.
- * Returns CACHE_OK when both are up.
+ * Connects (both the command and the pub/sub connection) if not connected,
+ * at most once every 500 ms while Redis is down. A new connection starts
+ * with no subscription cached (changes announced meanwhile were missed), so
+ * this invalidates what cache_subscriptions() gave out: call it only where
+ * nothing from the cache is held. The lookups below never connect; they
+ * answer CACHE_DOWN until this has succeeded.
  */
 cache_status_t cache_connect(cache_t *c);
 
