@@ -9,10 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* An eventId is also the webhook-id header and part of the signed string, so
- * it is kept to a short run of header-safe characters. */
-#define EVENT_ID_MAX 128
-
 static const char *const event_types[] = {
     "target.imported",       "target.rejected",
     "target.updated",        "target.cancelled",
@@ -107,7 +103,7 @@ codec_result_t codec_decode(const void *buf, size_t len, event_t *ev,
     return CODEC_DECODE_ERROR;
 }
 
-static bool event_id_valid(const char *s)
+bool event_id_valid(const char *s)
 {
     size_t n = strlen(s);
     size_t i;

@@ -12,6 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* An eventId is also the webhook-id header and part of the signed string,
+ * so it is kept to a short run of header-safe characters. */
+#define EVENT_ID_MAX 128
+
 /* One of refs.customerId / locationId / contactId. */
 typedef struct event_ref {
     bool present; /* false when the ref is missing or null */
@@ -74,6 +78,10 @@ void event_clear(event_t *ev);
  * Messages name fields, never their values, so that they are safe to log. */
 void codec_set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* True for "evt_" followed by letters, digits, '_', '-' or '.', at most
+ * EVENT_ID_MAX bytes in all. */
+bool event_id_valid(const char *s);
 
 /* True for the 13 event types of SPEC section 2. */
 bool event_type_known(const char *event_type);

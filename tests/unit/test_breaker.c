@@ -25,7 +25,7 @@ static void fail_quietly(breakers_t *b, const char *ep, int n, int64_t t)
 {
     for (int i = 0; i < n; i++) {
         assert_int_equal(breakers_check(b, ep, t), BREAKER_ALLOW);
-        assert_false(breakers_report(b, ep, true, t));
+        assert_false(breakers_report(b, ep, true, false, t));
     }
 }
 
@@ -34,7 +34,7 @@ static void trip(breakers_t *b, const char *ep, int threshold, int64_t t)
 {
     fail_quietly(b, ep, threshold - 1, t);
     assert_int_equal(breakers_check(b, ep, t), BREAKER_ALLOW);
-    assert_true(breakers_report(b, ep, true, t));
+    assert_true(breakers_report(b, ep, true, false, t));
     assert_true(breakers_is_open(b, ep, t));
 }
 
@@ -45,7 +45,7 @@ static void test_closed_allows(void **state)
 
     assert_int_equal(breakers_check(b, EP, 0), BREAKER_ALLOW);
     assert_false(breakers_is_open(b, EP, 0));
-    assert_false(breakers_report(b, EP, false, 0));
+    assert_false(breakers_report(b, EP, false, false, 0));
     assert_int_equal(breakers_check(b, EP, 1), BREAKER_ALLOW);
     breakers_free(b);
     breakers_free(NULL);
@@ -59,7 +59,7 @@ static void test_threshold_opens(void **state)
     fail_quietly(b, EP, 2, 1000);
     assert_false(breakers_is_open(b, EP, 1000));
     assert_int_equal(breakers_check(b, EP, 1000), BREAKER_ALLOW);
-    assert_true(breakers_report(b, EP, true, 1000));
+    assert_true(breakers_report(b, EP, true, false, 1000));
     assert_true(breakers_is_open(b, EP, 1000));
     assert_int_equal(breakers_check(b, EP, 1000), BREAKER_SKIP);
 
@@ -75,10 +75,10 @@ static void test_success_resets_count(void **state)
     breakers_t *b = new_breakers(3);
 
     fail_quietly(b, EP, 2, 0);
-    assert_false(breakers_report(b, EP, false, 0));
+    assert_false(breakers_report(b, EP, false, false, 0));
     fail_quietly(b, EP, 2, 0);
     assert_false(breakers_is_open(b, EP, 0));
-    assert_true(breakers_report(b, EP, true, 0));
+    assert_true(breakers_report(b, EP, true, false, 0));
     breakers_free(b);
 }
 
@@ -87,13 +87,13 @@ static void test_threshold_one(void **state)
     (void)state;
     breakers_t *b = new_breakers(1);
 
-    assert_true(breakers_report(b, EP, true, 5));
+    assert_true(breakers_report(b, EP, true, false, 5));
     assert_int_equal(breakers_check(b, EP, 5), BREAKER_SKIP);
     breakers_free(b);
 
     /* A threshold below one acts as one. */
     b = new_breakers(0);
-    assert_true(breakers_report(b, EP, true, 5));
+    assert_true(breakers_report(b, EP, true, false, 5));
     breakers_free(b);
 }
 
@@ -121,14 +121,14 @@ static void test_probe_success_closes(void **state)
 
     trip(b, EP, 2, 1000);
     assert_int_equal(breakers_check(b, EP, t), BREAKER_PROBE);
-    assert_false(breakers_report(b, EP, false, t + 200));
+    assert_false(breakers_report(b, EP, false, false, t + 200));
     assert_false(breakers_is_open(b, EP, t + 200));
     assert_int_equal(breakers_check(b, EP, t + 200), BREAKER_ALLOW);
     assert_int_equal(breakers_check(b, EP, t + 201), BREAKER_ALLOW);
 
     /* Closed again with a fresh count: the full threshold to reopen. */
-    assert_false(breakers_report(b, EP, true, t + 300));
-    assert_true(breakers_report(b, EP, true, t + 400));
+    assert_false(breakers_report(b, EP, true, false, t + 300));
+    assert_true(breakers_report(b, EP, true, false, t + 400));
     breakers_free(b);
 }
 
@@ -141,7 +141,7 @@ static void test_probe_failure_reopens(void **state)
     trip(b, EP, 2, 1000);
     assert_int_equal(breakers_check(b, EP, t), BREAKER_PROBE);
     /* The probe fails 15 s later: a whole new cooldown from then. */
-    assert_true(breakers_report(b, EP, true, t + 15000));
+    assert_true(breakers_report(b, EP, true, true, t + 15000));
     assert_true(breakers_is_open(b, EP, t + 15000));
     assert_int_equal(breakers_check(b, EP, t + 15000), BREAKER_SKIP);
     assert_int_equal(breakers_check(b, EP, t + 15000 + COOLDOWN - 1),
@@ -149,7 +149,8 @@ static void test_probe_failure_reopens(void **state)
     assert_int_equal(breakers_check(b, EP, t + 15000 + COOLDOWN),
                      BREAKER_PROBE);
     assert_int_equal(breakers_check(b, EP, t + 15000 + COOLDOWN), BREAKER_SKIP);
-    assert_false(breakers_report(b, EP, false, t + 15000 + COOLDOWN + 10));
+    assert_false(
+        breakers_report(b, EP, false, false, t + 15000 + COOLDOWN + 10));
     assert_int_equal(breakers_check(b, EP, t + 15000 + COOLDOWN + 10),
                      BREAKER_ALLOW);
     breakers_free(b);
@@ -164,21 +165,25 @@ static void test_late_reports_while_open(void **state)
     for (int i = 0; i < 4; i++) {
         assert_int_equal(breakers_check(b, EP, 0), BREAKER_ALLOW);
     }
-    assert_false(breakers_report(b, EP, true, 100));
-    assert_true(breakers_report(b, EP, true, 200));
+    assert_false(breakers_report(b, EP, true, false, 100));
+    assert_true(breakers_report(b, EP, true, false, 200));
 
     /* A late failure changes nothing, the cooldown included. */
-    assert_false(breakers_report(b, EP, true, 5000));
+    assert_false(breakers_report(b, EP, true, false, 5000));
     assert_true(breakers_is_open(b, EP, 5000));
     assert_int_equal(breakers_check(b, EP, 200 + COOLDOWN - 1), BREAKER_SKIP);
     assert_int_equal(breakers_check(b, EP, 200 + COOLDOWN), BREAKER_PROBE);
-    assert_true(breakers_report(b, EP, true, 200 + COOLDOWN + 1));
+    /* Half-open, a late failure of an older request is no answer to the
+     * probe: nothing reopens, and the probe stays the only request out. */
+    assert_false(breakers_report(b, EP, true, false, 200 + COOLDOWN + 1));
+    assert_int_equal(breakers_check(b, EP, 200 + COOLDOWN + 1), BREAKER_SKIP);
+    assert_true(breakers_report(b, EP, true, true, 200 + COOLDOWN + 2));
     breakers_free(b);
 
     /* A late success closes it: the endpoint answers again. */
     b = new_breakers(2);
     trip(b, EP, 2, 0);
-    assert_false(breakers_report(b, EP, false, 10));
+    assert_false(breakers_report(b, EP, false, false, 10));
     assert_false(breakers_is_open(b, EP, 10));
     assert_int_equal(breakers_check(b, EP, 10), BREAKER_ALLOW);
     breakers_free(b);
@@ -197,7 +202,7 @@ static void test_lost_probe(void **state)
     assert_int_equal(breakers_check(b, EP, t + COOLDOWN - 1), BREAKER_SKIP);
     assert_int_equal(breakers_check(b, EP, t + COOLDOWN), BREAKER_PROBE);
     assert_int_equal(breakers_check(b, EP, t + COOLDOWN), BREAKER_SKIP);
-    assert_false(breakers_report(b, EP, false, t + COOLDOWN + 1));
+    assert_false(breakers_report(b, EP, false, false, t + COOLDOWN + 1));
     assert_int_equal(breakers_check(b, EP, t + COOLDOWN + 1), BREAKER_ALLOW);
     breakers_free(b);
 }
@@ -211,11 +216,11 @@ static void test_many_endpoints(void **state)
     /* Every odd endpoint trips; the even ones fail once then recover. */
     for (int i = 0; i < 2000; i++) {
         snprintf(ep, sizeof(ep), "https://h%d.example.com:443", i);
-        assert_false(breakers_report(b, ep, true, 0));
+        assert_false(breakers_report(b, ep, true, false, 0));
         if (i % 2 == 1) {
-            assert_true(breakers_report(b, ep, true, 0));
+            assert_true(breakers_report(b, ep, true, false, 0));
         } else {
-            assert_false(breakers_report(b, ep, false, 0));
+            assert_false(breakers_report(b, ep, false, false, 0));
         }
     }
     for (int i = 0; i < 2000; i++) {

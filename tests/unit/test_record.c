@@ -386,7 +386,7 @@ static char *sample_record_text(void)
     record_origin_t origin = {TARGETS, 3, 1234567};
     json_t *body = sample_body();
     json_t *attempts = sample_attempts();
-    json_t *rec = record_build("evt_1", "target.created", 15, "sub_9", 2,
+    json_t *rec = record_build("evt_1", "target.imported", 15, "sub_9", 2,
                                T_FIRST, T_NEXT, NULL, &origin, body, attempts);
     assert_non_null(rec);
     char *s = json_dumps(rec, JSON_COMPACT);
@@ -407,7 +407,7 @@ static void test_parse_round_trip(void **state)
     assert_int_equal(
         record_parse(text, strlen(text), &r, errstr, sizeof(errstr)), 0);
     assert_string_equal(r.event_id, "evt_1");
-    assert_string_equal(r.event_type, "target.created");
+    assert_string_equal(r.event_type, "target.imported");
     assert_int_equal(r.tenant_id, 15);
     assert_string_equal(r.subscription_id, "sub_9");
     assert_int_equal(r.attempt, 2);
@@ -437,6 +437,17 @@ static void test_parse_round_trip(void **state)
     record_clear(&r);
     assert_null(r.root);
     record_clear(&r); /* twice is harmless */
+
+    /* attempt 0: a delivery handed over unsent at shutdown. */
+    json_t *unsent = load(text);
+    json_object_set_new(unsent, "attempt", json_integer(0));
+    char *text0 = json_dumps(unsent, JSON_COMPACT);
+    assert_int_equal(
+        record_parse(text0, strlen(text0), &r, errstr, sizeof(errstr)), 0);
+    assert_int_equal(r.attempt, 0);
+    record_clear(&r);
+    free(text0);
+    json_decref(unsent);
     free(text);
 }
 
@@ -451,31 +462,43 @@ struct bad_case {
 
 #define NOT_STRING(f) f " is missing or not a non-empty string"
 #define NOT_POS(f)    f " is missing or not an integer >= 1"
+#define NOT_ID        "eventId is missing or not an event id (evt_..., header-safe)"
+#define NOT_TYPE      "eventType is missing or not a known event type"
+#define NOT_SUB       "subscriptionId is missing or not a subscription id"
+#define NOT_ATTEMPT                                                            \
+    "attempt is missing or not an attempt count a retry schedule allows"
+#define LONG_SUB                                                               \
+    "\"sub_0123456789012345678901234567890123456789012345678901234567890123"   \
+    "45678901234567890123456789012345678901234567890123456789012345\""
 #define NOT_NONNEG(f) f " is missing or not an integer >= 0"
 #define NOT_TIME(f)                                                            \
     f " is missing or not a UTC time like 2026-06-25T14:31:00.000Z"
 
 static const struct bad_case BAD_CASES[] = {
-    {"", "eventId", NULL, NOT_STRING("eventId")},
-    {"", "eventId", "null", NOT_STRING("eventId")},
-    {"", "eventId", "\"\"", NOT_STRING("eventId")},
-    {"", "eventId", "17", NOT_STRING("eventId")},
-    {"", "eventId", "[\"SECRETVALUE\"]", NOT_STRING("eventId")},
-    {"", "eventType", NULL, NOT_STRING("eventType")},
-    {"", "eventType", "true", NOT_STRING("eventType")},
+    {"", "eventId", NULL, NOT_ID},
+    {"", "eventId", "null", NOT_ID},
+    {"", "eventId", "\"\"", NOT_ID},
+    {"", "eventId", "17", NOT_ID},
+    {"", "eventId", "[\"SECRETVALUE\"]", NOT_ID},
+    {"", "eventId", "\"evt_1\\r\\nX-Injected: SECRETVALUE\"", NOT_ID},
+    {"", "eventId", "\"msg_1\"", NOT_ID},
+    {"", "eventType", NULL, NOT_TYPE},
+    {"", "eventType", "true", NOT_TYPE},
+    {"", "eventType", "\"target.SECRETVALUE\"", NOT_TYPE},
     {"", "tenantId", NULL, NOT_POS("tenantId")},
     {"", "tenantId", "\"SECRETVALUE\"", NOT_POS("tenantId")},
     {"", "tenantId", "0", NOT_POS("tenantId")},
     {"", "tenantId", "-15", NOT_POS("tenantId")},
     {"", "tenantId", "15.0", NOT_POS("tenantId")},
-    {"", "subscriptionId", NULL, NOT_STRING("subscriptionId")},
-    {"", "subscriptionId", "{}", NOT_STRING("subscriptionId")},
-    {"", "attempt", NULL, NOT_POS("attempt")},
-    {"", "attempt", "0", NOT_POS("attempt")},
-    {"", "attempt", "-1", NOT_POS("attempt")},
-    {"", "attempt", "\"2\"", NOT_POS("attempt")},
-    {"", "attempt", "2.5", NOT_POS("attempt")},
-    {"", "attempt", "2147483648", NOT_POS("attempt")},
+    {"", "subscriptionId", NULL, NOT_SUB},
+    {"", "subscriptionId", "{}", NOT_SUB},
+    {"", "subscriptionId", LONG_SUB, NOT_SUB},
+    {"", "attempt", NULL, NOT_ATTEMPT},
+    {"", "attempt", "-1", NOT_ATTEMPT},
+    {"", "attempt", "\"2\"", NOT_ATTEMPT},
+    {"", "attempt", "2.5", NOT_ATTEMPT},
+    {"", "attempt", "18", NOT_ATTEMPT},
+    {"", "attempt", "2147483648", NOT_ATTEMPT},
     {"", "firstAttemptAtUtc", NULL, NOT_TIME("firstAttemptAtUtc")},
     {"", "firstAttemptAtUtc", "1782397860123", NOT_TIME("firstAttemptAtUtc")},
     {"", "firstAttemptAtUtc", "\"SECRETVALUE\"", NOT_TIME("firstAttemptAtUtc")},

@@ -627,6 +627,66 @@ static void test_billing(void **state)
 }
 
 /* The whole body with both data extras' neighbours: order of every key. */
+/* A retry's body loses what the subscription no longer allows, and gains
+ * nothing it newly allows. */
+static void test_narrow(void **state)
+{
+    (void)state;
+    subscription_t sub;
+    const char *full = "{'eventId':'evt_1','data':{'billingEventId':8,"
+                       "'billing':{'amount':1},'summaryPreview':'x'},"
+                       "'customerContext':{'customer':{'name':'C'},"
+                       "'location':{'name':'L'},'contact':{'phone':'P'}}}";
+    struct {
+        bool context, contact, billing, allowed, preview;
+        const char *want;
+    } cases[] = {
+        {true, true, true, true, true,
+         "{'eventId':'evt_1','data':{'billingEventId':8,'billing':{'amount':1},"
+         "'summaryPreview':'x'},'customerContext':{'customer':{'name':'C'},"
+         "'location':{'name':'L'},'contact':{'phone':'P'}}}"},
+        {true, false, true, false, false,
+         "{'eventId':'evt_1','data':{'billingEventId':8},'customerContext':"
+         "{'customer':{'name':'C'},'location':{'name':'L'}}}"},
+        {false, true, false, true, true,
+         "{'eventId':'evt_1','data':{'billingEventId':8,'summaryPreview':'x'},"
+         "'customerContext':{'contact':{'phone':'P'}}}"},
+        {false, false, true, true, false,
+         "{'eventId':'evt_1','data':{'billingEventId':8,'billing':{'amount':"
+         "1}}}"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *text = q(full);
+        json_t *body = json_loads(text, 0, NULL);
+        free(text);
+        assert_non_null(body);
+        make_sub(&sub);
+        sub.include_customer_context = cases[i].context;
+        sub.include_contact_details = cases[i].contact;
+        sub.include_billing_details = cases[i].billing;
+        sub.billing_allowed = cases[i].allowed;
+        sub.include_summary_preview = cases[i].preview;
+        render_narrow(body, &sub);
+        char *got = json_dumps(body, JSON_COMPACT);
+        char *want = q(cases[i].want);
+        if (strcmp(got, want) != 0) {
+            fail_msg("case %zu:\n got  %s\n want %s", i, got, want);
+        }
+        free(got);
+        free(want);
+        json_decref(body);
+    }
+
+    /* A body without data or customerContext objects is left alone. */
+    json_t *odd = json_pack("{s:s, s:[]}", "eventId", "evt_1", "data");
+    make_sub(&sub);
+    sub.include_customer_context = false;
+    render_narrow(odd, &sub);
+    assert_int_equal(json_object_size(odd), 2);
+    json_decref(odd);
+}
+
 static void test_billing_body(void **state)
 {
     (void)state;
@@ -1102,6 +1162,7 @@ int main(void)
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_context_record),
         cmocka_unit_test(test_context_record_bytes),
+        cmocka_unit_test(test_narrow),
         cmocka_unit_test(test_dump),
         cmocka_unit_test(test_out_of_memory),
     };

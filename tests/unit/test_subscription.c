@@ -7,6 +7,7 @@
 
 #include "sign.h"
 #include "subscription.h"
+#include "text.h"
 
 #define SECRET_1 "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define SECRET_2 "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
@@ -161,7 +162,6 @@ static void test_nulls_take_defaults(void **state)
         "integrationClientId",
         "sourceSystem",
         "previousSecret",
-        "active",
         "sourceSystems",
         "billingAllowed",
         "options",
@@ -187,6 +187,49 @@ static void test_nulls_take_defaults(void **state)
         assert_null(sub.source_systems);
         subscription_free(&sub);
     }
+}
+
+/* An explicit null "active" is refused: an unknown state must not count as
+ * active. Left out, it is active. */
+static void test_active_null_refused(void **state)
+{
+    subscription_t sub;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(
+        parse_with(MINIMAL_DOC, "active", "null", &sub, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "active"));
+    assert_non_null(strstr(err, "sub_1"));
+    assert_int_equal(
+        parse_with(MINIMAL_DOC, "active", NULL, &sub, err, sizeof(err)), 0);
+    assert_true(sub.active);
+    subscription_free(&sub);
+}
+
+/* Ids up to SUBSCRIPTION_ID_MAX bytes are kept whole; longer ones are
+ * refused, and the error still names (the start of) the id as valid
+ * UTF-8, even when the cut falls inside a character. */
+static void test_id_length(void **state)
+{
+    char id[SUBSCRIPTION_ID_MAX + 8];
+    subscription_t sub;
+    char err[512];
+
+    (void)state;
+    memset(id, 'a', SUBSCRIPTION_ID_MAX);
+    id[SUBSCRIPTION_ID_MAX] = '\0';
+    assert_int_equal(parse(id, MINIMAL_DOC, &sub, err, sizeof(err)), 0);
+    assert_string_equal(sub.id, id);
+    subscription_free(&sub);
+
+    /* 127 ASCII bytes then a two-byte character: 129 bytes in all. */
+    memset(id, 'b', SUBSCRIPTION_ID_MAX - 1);
+    memcpy(id + SUBSCRIPTION_ID_MAX - 1, "\xc3\xa9", 3);
+    assert_int_equal(parse(id, MINIMAL_DOC, &sub, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "longer than"));
+    assert_non_null(strstr(err, "bbbb"));
+    assert_true(text_utf8_valid(err, strlen(err)));
 }
 
 static void test_partial_options(void **state)
@@ -627,6 +670,8 @@ int main(void)
         cmocka_unit_test(test_full_document),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_nulls_take_defaults),
+        cmocka_unit_test(test_active_null_refused),
+        cmocka_unit_test(test_id_length),
         cmocka_unit_test(test_partial_options),
         cmocka_unit_test(test_subscription_id),
         cmocka_unit_test(test_malformed_fields),

@@ -109,7 +109,7 @@ static void open_breaker(breakers_t *b, breaker_t *br, int64_t now_ms)
 }
 
 bool breakers_report(breakers_t *b, const char *endpoint, bool failure,
-                     int64_t now_ms)
+                     bool probe, int64_t now_ms)
 {
     breaker_t *br = lookup(b, endpoint, now_ms);
 
@@ -141,6 +141,9 @@ bool breakers_report(breakers_t *b, const char *endpoint, bool failure,
         }
         return false;
     case STATE_HALF_OPEN:
+        if (!probe) {
+            return false; /* a late failure; the probe's answer decides */
+        }
         open_breaker(b, br, now_ms);
         return true;
     case STATE_OPEN:

@@ -9,7 +9,8 @@
  * breaker, its failure opens it for another cooldown. A probe not reported
  * within a further cooldown counts as lost, and another is let through.
  * A late report of a request sent before the breaker opened is taken as it
- * comes: a success closes the breaker, a failure changes nothing.
+ * comes: a success closes the breaker, a failure changes nothing, also
+ * while the probe is out.
  *
  * Time is passed in (monotonic ms), so the logic is testable.
  * Used from the worker's main thread only.
@@ -38,10 +39,11 @@ breaker_decision_t breakers_check(breakers_t *b, const char *endpoint,
                                   int64_t now_ms);
 
 /* Reports the outcome of a request that breakers_check() allowed. failure
- * is true for no answer, a timeout, 429 or 5xx. Returns true when this
- * report opened the breaker (for logging). */
+ * is true for no answer, a timeout, 429 or 5xx; probe is true when the
+ * check answered BREAKER_PROBE for it. Returns true when this report opened
+ * the breaker (for logging). */
 bool breakers_report(breakers_t *b, const char *endpoint, bool failure,
-                     int64_t now_ms);
+                     bool probe, int64_t now_ms);
 
 /* True when the endpoint's breaker is open or half-open. */
 bool breakers_is_open(breakers_t *b, const char *endpoint, int64_t now_ms);

@@ -144,9 +144,12 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
 
     (void)purpose;
     if (!d->allow_private && deliver_address_is_private(&address->addr)) {
-        d->refused_destination = true;
+        d->address_refused = true;
         return CURL_SOCKET_BAD;
     }
+    /* A name may resolve to a refused address and an allowed one; curl
+     * then goes on to the allowed one, and the outcome is that request's. */
+    d->address_allowed = true;
     return socket(address->family, address->socktype, address->protocol);
 }
 
@@ -613,6 +616,7 @@ static void finish(deliver_t *dl, delivery_t *d)
             snprintf(d->error, sizeof(d->error), "%s",
                      curl_easy_strerror(d->result));
         }
+        d->refused_destination = d->address_refused && !d->address_allowed;
         if (d->refused_destination) {
             snprintf(d->error, sizeof(d->error),
                      "destination address not allowed (loopback, private, "
@@ -709,6 +713,7 @@ void deliver_abort_all(deliver_t *dl)
                 s->queued--;
                 dl->queued--;
                 slot_track(dl, s);
+                d->never_sent = true;
             } else if (pass == 1) {
                 curl_multi_remove_handle(dl->multi, d->easy);
                 give_easy(dl, d->easy);

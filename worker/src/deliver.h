@@ -37,8 +37,10 @@ struct delivery {
     long http_status; /* 0 when no response */
     CURLcode result;
     bool aborted;             /* given up at shutdown, never completed */
+    bool never_sent;          /* aborted while waiting: no request was made */
     bool shed;                /* taken out of a stuck subscription's queue */
-    bool refused_destination; /* blocked by the address policy */
+    bool refused_destination; /* every address tried was refused by the
+                                 outbound address policy */
     bool timed_out;           /* connect or request timeout */
     int64_t latency_ms;
     int64_t retry_after_s; /* from Retry-After; -1 when absent */
@@ -55,6 +57,8 @@ struct delivery {
     delivery_t *next_all;
     bool response_truncated;
     bool allow_private;
+    bool address_refused; /* some address was refused... */
+    bool address_allowed; /* ...and some other may have been tried */
 };
 
 typedef struct deliver deliver_t;

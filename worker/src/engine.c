@@ -33,16 +33,26 @@
 /* How long the start may wait for Kafka to describe the topics. */
 #define METADATA_TIMEOUT_MS 15000
 
-#define ID_MAX       64
+/* After the grace, how long the hand-offs of abandoned deliveries may take
+ * to be acknowledged before the worker lets go without them (their events
+ * are then processed again by the next owner). Kafka acknowledges in
+ * milliseconds when it is up. */
+#define HANDOFF_FLUSH_MS 5000
+
+/* Event types are the 13 known ones; delivery ids are made here. Event and
+ * subscription ids are checked against their own limits where they come in
+ * (codec, subscription parser, retry record parser), so they always fit. */
+#define TYPE_MAX     64
+#define DELIVERY_MAX 64
 #define ENDPOINT_MAX 300
 
 /* What the engine keeps about one attempt, beside what deliver.c needs. */
 typedef struct job {
     offsets_msg_t *msg; /* the consumed message (domain event or retry) */
-    char event_id[ID_MAX + 1];
-    char event_type[ID_MAX + 1];
-    char delivery_id[ID_MAX + 1];
-    char subscription_id[ID_MAX + 1];
+    char event_id[EVENT_ID_MAX + 1];
+    char event_type[TYPE_MAX + 1];
+    char delivery_id[DELIVERY_MAX + 1];
+    char subscription_id[SUBSCRIPTION_ID_MAX + 1];
     char endpoint[ENDPOINT_MAX];
     int64_t tenant_id;
     int attempt; /* this attempt's number, from 1 */
@@ -102,20 +112,31 @@ struct engine {
     held_t *waiting; /* retry records not yet due, one per partition */
     bool paused;     /* every partition paused for a Redis outage */
     bool stopping;
+    int64_t stop_deadline_ms; /* monotonic; set when stopping begins */
+    const char *failure;      /* why the worker must stop and exit 1, or NULL */
 };
 
 typedef enum outcome { PROCESSED, STALL } outcome_t;
 
-static void drain(engine_t *e, int64_t grace_ms);
+static void hand_back(engine_t *e);
 static void drop_held(engine_t *e, held_t **list,
                       const rd_kafka_topic_partition_list_t *parts,
                       bool forgotten);
+static void resume_own_pauses(engine_t *e,
+                              const rd_kafka_topic_partition_list_t *parts);
 
 /* ---- Small helpers --------------------------------------------------- */
 
-static void copy_id(char *dst, const char *src)
+/* Copies an id whole, or fails: a cut id would be another id. */
+static bool copy_id(char *dst, size_t size, const char *src)
 {
-    snprintf(dst, ID_MAX + 1, "%s", src);
+    size_t n = strlen(src);
+
+    if (n >= size) {
+        return false;
+    }
+    memcpy(dst, src, n + 1);
+    return true;
 }
 
 static json_t *topic_names(const config_t *cfg)
@@ -214,9 +235,11 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     }
 
-    drain(e, e->cfg->shutdown_grace_ms);
-    deliver_abort_all(e->deliver);
-    producer_flush(e->producer, (int)e->cfg->shutdown_grace_ms);
+    /* At shutdown the grace started with the stop; on a rebalance, now. */
+    if (!e->stopping) {
+        e->stop_deadline_ms = clock_mono_ms() + e->cfg->shutdown_grace_ms;
+    }
+    hand_back(e);
     offsets_store(e->offsets, rk);
     rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
     if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR &&
@@ -227,6 +250,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         offsets_forget(e->offsets, parts->elems[i].topic,
                        parts->elems[i].partition);
     }
+    resume_own_pauses(e, parts);
     /* Held messages were not committed: their next owner processes them. */
     drop_held(e, &e->stalled_head, parts, true);
     drop_held(e, &e->waiting, parts, true);
@@ -234,6 +258,35 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     metrics_set(G_ASSIGNED_PARTITIONS, 0);
     log_info("partitions revoked", "{s:o}", "partitions",
              partition_names(parts));
+}
+
+/*
+ * librdkafka keeps a pause made by the application across unassign and
+ * assign, so a revoked partition this worker paused (for a Redis outage, or
+ * behind a retry record not yet due) would stay stopped for good if it came
+ * back to this worker. Resumes those before they are let go. Only what was
+ * paused is resumed: resuming a running partition can restart its fetch.
+ */
+static void resume_own_pauses(engine_t *e,
+                              const rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *l;
+
+    if (e->paused) {
+        l = rd_kafka_topic_partition_list_copy(parts);
+    } else {
+        l = rd_kafka_topic_partition_list_new(1);
+        for (const held_t *w = e->waiting; w != NULL; w = w->next) {
+            if (held_in(w, parts)) {
+                rd_kafka_topic_partition_list_add(
+                    l, rd_kafka_topic_name(w->rkm->rkt), w->rkm->partition);
+            }
+        }
+    }
+    if (l->cnt > 0) {
+        rd_kafka_resume_partitions(e->rk, l);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 static int kafka_set(rd_kafka_conf_t *conf, const char *name, const char *value,
@@ -513,6 +566,30 @@ static void schedule_retry(engine_t *e, job_t *j, int64_t delay_ms)
 }
 
 /*
+ * Hands a delivery that was never sent to the first retry tier, due at
+ * once, with the attempts made so far (one fewer than the one it waited
+ * to make), so that its next owner sends that same attempt without
+ * waiting a tier's delay. Frees the job.
+ */
+static void hand_over_unsent(engine_t *e, job_t *j)
+{
+    const tier_t *t = &e->tiers[e->tier_of[0]];
+    json_t *rec =
+        record_build(j->event_id, j->event_type, j->tenant_id,
+                     j->subscription_id, j->attempt - 1, j->first_attempt_ms,
+                     clock_wall_ms(), NULL, &j->origin, j->body, j->attempts);
+
+    metrics_retry(e->tier_of[0]);
+    log_info("handed over unsent", "{s:s, s:s, s:I, s:i, s:s}", "eventId",
+             j->event_id, "subscriptionId", j->subscription_id, "tenantId",
+             (json_int_t)j->tenant_id, "attempt", j->attempt, "retryTopic",
+             t->topic);
+    hand_off(e, j, t->topic, rec, NULL);
+    json_decref(rec);
+    job_free(j);
+}
+
+/*
  * Everything after an attempt, whether a request was made or not: the
  * history, the attempts topic, and then delivered, retried or
  * dead-lettered. Frees the job.
@@ -670,6 +747,14 @@ static void delivery_done(delivery_t *d, void *arg)
     if (j->started_ms == 0) {
         j->started_ms = clock_wall_ms();
     }
+    if (d->never_sent) {
+        /* Waiting behind its subscription's bound at shutdown or
+         * revocation: nothing was sent, so no attempt is spent. */
+        d->opaque = NULL;
+        delivery_free(d);
+        hand_over_unsent(e, j);
+        return;
+    }
     if (d->shed) {
         /* Never started: the subscription's queue was stuck. */
         r.error = d->error;
@@ -682,7 +767,7 @@ static void delivery_done(delivery_t *d, void *arg)
     } else if (!d->refused_destination) {
         bool failure = d->http_status == 0 || d->http_status == 429 ||
                        d->http_status >= 500;
-        if (breakers_report(e->breakers, j->endpoint, failure,
+        if (breakers_report(e->breakers, j->endpoint, failure, j->probe,
                             clock_mono_ms())) {
             metrics_add(M_BREAKER_OPENED, 1);
             log_warn("circuit breaker opened", "{s:s, s:I}", "subscriptionId",
@@ -757,13 +842,14 @@ static job_t *job_new(const char *event_id, const char *event_type,
     if (j == NULL) {
         return NULL;
     }
-    if (ulid_make("del_", j->delivery_id, sizeof(j->delivery_id)) != 0) {
+    if (ulid_make("del_", j->delivery_id, sizeof(j->delivery_id)) != 0 ||
+        !copy_id(j->event_id, sizeof(j->event_id), event_id) ||
+        !copy_id(j->event_type, sizeof(j->event_type), event_type) ||
+        !copy_id(j->subscription_id, sizeof(j->subscription_id),
+                 subscription_id)) {
         free(j);
         return NULL;
     }
-    copy_id(j->event_id, event_id);
-    copy_id(j->event_type, event_type);
-    copy_id(j->subscription_id, subscription_id);
     j->tenant_id = tenant_id;
     j->msg = msg;
     offsets_hold(msg);
@@ -963,7 +1049,9 @@ static outcome_t process_retry(engine_t *e, const rd_kafka_message_t *rkm,
     j->origin.topic = strdup(rec.origin.topic);
     j->origin.partition = rec.origin.partition;
     j->origin.offset = rec.origin.offset;
-    /* The same payload, with this attempt's delivery id. */
+    /* The same payload, with this attempt's delivery id, and without what
+     * the subscription has stopped allowing since (contact details, billing
+     * withdrawn in the meantime are not sent again). */
     j->body = json_incref(rec.body);
     j->attempts = json_incref(rec.attempts);
     if (j->origin.topic == NULL ||
@@ -972,6 +1060,7 @@ static outcome_t process_retry(engine_t *e, const rd_kafka_message_t *rkm,
         job_free(j); /* its hold stays: the offset never moves */
         goto out;
     }
+    render_narrow(j->body, sub);
     send_attempt(e, j, sub);
 
 out:
@@ -1048,10 +1137,15 @@ static bool wait_if_early(engine_t *e, rd_kafka_message_t *rkm,
         return false; /* process_retry() dead-letters it */
     }
     int64_t due = rec.next_attempt_ms;
-    record_clear(&rec);
     if (due <= clock_wall_ms() || (h = held_new(rkm, msg, due)) == NULL) {
+        record_clear(&rec);
         return false;
     }
+    log_debug("retry waiting", "{s:s, s:s, s:i, s:I}", "eventId", rec.event_id,
+              "subscriptionId", rec.subscription_id, "partition",
+              (int)rkm->partition, "dueInMs",
+              (json_int_t)(due - clock_wall_ms()));
+    record_clear(&rec);
     h->next = e->waiting;
     e->waiting = h;
     rd_kafka_topic_partition_list_t *l =
@@ -1078,7 +1172,14 @@ static void handle(engine_t *e, rd_kafka_message_t *rkm)
     msg = offsets_track(e->offsets, rd_kafka_topic_name(rkm->rkt),
                         rkm->partition, rkm->offset);
     if (msg == NULL) {
-        log_error("out of memory tracking a message", NULL);
+        /* An untracked message could be committed past by the ones after
+         * it. Stop taking any: the commit position stays in front of it,
+         * and the next owner of the partition processes it. */
+        e->failure = "out of memory tracking a consumed message";
+        log_error("out of memory tracking a message; stopping",
+                  "{s:s, s:i, s:I}", "topic", rd_kafka_topic_name(rkm->rkt),
+                  "partition", (int)rkm->partition, "offset",
+                  (json_int_t)rkm->offset);
         rd_kafka_message_destroy(rkm);
         return;
     }
@@ -1183,10 +1284,16 @@ static void update_ready(engine_t *e)
     metrics_set(G_LAST_LOOP_MS, clock_wall_ms());
 }
 
-/* Lets pending deliveries finish, for at most grace_ms. */
-static void drain(engine_t *e, int64_t grace_ms)
+/*
+ * Lets pending deliveries finish until e->stop_deadline_ms, hands the rest
+ * to a retry tier and waits for Kafka to acknowledge the hand-offs, for at
+ * most HANDOFF_FLUSH_MS more. Shutdown and revocation share it, and the
+ * revocation that closing the consumer causes finds nothing left to do, so
+ * a stop takes at most the grace and twice HANDOFF_FLUSH_MS.
+ */
+static void hand_back(engine_t *e)
 {
-    int64_t deadline = clock_mono_ms() + grace_ms;
+    int64_t deadline = e->stop_deadline_ms;
 
     while (deliver_pending(e->deliver) > 0) {
         int64_t left = deadline - clock_mono_ms();
@@ -1198,6 +1305,12 @@ static void drain(engine_t *e, int64_t grace_ms)
         producer_poll(e->producer);
         update_ready(e);
     }
+    deliver_abort_all(e->deliver);
+    if (producer_flush(e->producer, HANDOFF_FLUSH_MS) > 0) {
+        log_warn("hand-offs not acknowledged in time; their events will be "
+                 "processed again by the partitions' next owner",
+                 "{s:i}", "outstanding", producer_outstanding(e->producer));
+    }
 }
 
 static void consume(engine_t *e)
@@ -1208,7 +1321,7 @@ static void consume(engine_t *e)
     /* Empty the wake-up pipe first: a later arrival writes to it again. */
     while (read(e->wake[0], buf, sizeof(buf)) > 0) {
     }
-    while (deliver_pending(e->deliver) < limit) {
+    while (e->failure == NULL && deliver_pending(e->deliver) < limit) {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(e->rk, 0);
         if (rkm == NULL) {
             break;
@@ -1227,9 +1340,13 @@ int engine_run(engine_t *e, volatile sig_atomic_t *stop)
              e->cfg->kafka_brokers, "group", e->cfg->kafka_group, "topics",
              topic_names(e->cfg));
 
-    while (!*stop) {
+    while (!*stop && e->failure == NULL) {
         unsigned n = 0;
 
+        if (producer_failed(e->producer)) {
+            e->failure = "the Kafka producer failed for good";
+            break;
+        }
         if (e->stalled_head != NULL && cache_connect(e->cache) == CACHE_OK) {
             retry_stalled(e);
         }
@@ -1255,13 +1372,16 @@ int engine_run(engine_t *e, volatile sig_atomic_t *stop)
     }
 
     e->stopping = true;
+    e->stop_deadline_ms = clock_mono_ms() + e->cfg->shutdown_grace_ms;
     update_ready(e);
+    if (e->failure != NULL) {
+        log_error("stopping after a failure; exiting with status 1", "{s:s}",
+                  "error", e->failure);
+    }
     log_info("shutting down", "{s:I, s:I}", "pending",
              (json_int_t)deliver_pending(e->deliver), "graceMs",
              (json_int_t)e->cfg->shutdown_grace_ms);
-    drain(e, e->cfg->shutdown_grace_ms);
-    deliver_abort_all(e->deliver);
-    producer_flush(e->producer, (int)e->cfg->shutdown_grace_ms);
+    hand_back(e);
     drop_held(e, &e->stalled_head, NULL, false);
     drop_held(e, &e->waiting, NULL, false);
     offsets_store(e->offsets, e->rk);
@@ -1274,7 +1394,7 @@ int engine_run(engine_t *e, volatile sig_atomic_t *stop)
                  rd_kafka_err2str(err));
     }
     log_info("shutdown complete", NULL);
-    return 0;
+    return e->failure != NULL ? 1 : 0;
 }
 
 /* One retry topic per distinct delay of WEBHOOKD_RETRY_SCHEDULE. */

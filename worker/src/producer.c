@@ -14,7 +14,13 @@
 struct producer {
     rd_kafka_t *rk;
     offsets_t *offsets;
+    bool failed; /* a fatal error: nothing more can be written */
 };
+
+/* How often, and how long each time, a write is tried again while
+ * librdkafka's queue is full, before it counts as not queued. */
+#define QUEUE_FULL_TRIES   10
+#define QUEUE_FULL_WAIT_MS 100
 
 /* What rides along with a write until its acknowledgement. */
 typedef struct pending {
@@ -98,6 +104,21 @@ static void on_ack(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
 }
 
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    producer_t *p = opaque;
+    char fatal[256];
+
+    if (err != RD_KAFKA_RESP_ERR__FATAL) {
+        log_warn("kafka producer error", "{s:s, s:s}", "code",
+                 rd_kafka_err2name((rd_kafka_resp_err_t)err), "error", reason);
+        return;
+    }
+    rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+    log_error("kafka producer failed for good", "{s:s}", "error", fatal);
+    p->failed = true;
+}
+
 static void on_log(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf)
 {
@@ -175,6 +196,7 @@ producer_t *producer_new(const config_t *cfg, offsets_t *offsets,
                           cfg->rdkafka_props[i].value, why, sizeof(why));
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_ack);
+    rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_opaque(conf, p);
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
@@ -227,11 +249,19 @@ int producer_send(producer_t *p, const char *topic, const char *key,
 
     pd->p = p;
     pd->hold = hold;
-    err = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
-        RD_KAFKA_V_VALUE((void *)value, len),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
-        RD_KAFKA_V_OPAQUE(pd), RD_KAFKA_V_END);
+    for (int tries = 0;; tries++) {
+        err = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+            RD_KAFKA_V_VALUE((void *)value, len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(pd), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL ||
+            tries + 1 >= QUEUE_FULL_TRIES) {
+            break;
+        }
+        /* Serving acknowledgements makes room. */
+        rd_kafka_poll(p->rk, QUEUE_FULL_WAIT_MS);
+    }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         log_error("cannot queue a write", "{s:s, s:s}", "topic", topic, "error",
                   rd_kafka_err2str(err));
@@ -261,4 +291,9 @@ int producer_flush(producer_t *p, int timeout_ms)
 int producer_outstanding(producer_t *p)
 {
     return rd_kafka_outq_len(p->rk);
+}
+
+bool producer_failed(const producer_t *p)
+{
+    return p->failed;
 }

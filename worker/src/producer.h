@@ -12,6 +12,7 @@
  */
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -53,5 +54,9 @@ int producer_flush(producer_t *p, int timeout_ms);
 
 /* Writes queued and not yet acknowledged. */
 int producer_outstanding(producer_t *p);
+
+/* True once librdkafka reported a fatal error (the idempotent producer
+ * can write nothing more): the worker must stop and be restarted. */
+bool producer_failed(const producer_t *p);
 
 #endif

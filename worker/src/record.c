@@ -17,6 +17,9 @@
 
 #include <openssl/evp.h>
 
+#include "config.h"
+#include "event.h"
+#include "subscription.h"
 #include "text.h"
 
 /* Sets key on obj, taking value; a NULL value (failed allocation) fails. */
@@ -266,13 +269,13 @@ static bool read_string(const json_t *obj, const char *key, const char **out,
 }
 
 static bool read_integer(const json_t *obj, const char *key, int64_t min,
-                         int64_t max, int64_t *out, why_t *w)
+                         int64_t max, const char *want, int64_t *out, why_t *w)
 {
     const json_t *v = json_object_get(obj, key);
 
     if (!json_is_integer(v) || json_integer_value(v) < min ||
         json_integer_value(v) > max) {
-        return fail(w, key, min == 0 ? "an integer >= 0" : "an integer >= 1");
+        return fail(w, key, want);
     }
     *out = (int64_t)json_integer_value(v);
     return true;
@@ -296,8 +299,10 @@ static bool read_origin(const json_t *obj, record_origin_t *origin, why_t *w)
 
     w->prefix = "origin.";
     if (!read_string(obj, "topic", &topic, w) ||
-        !read_integer(obj, "partition", 0, INT32_MAX, &partition, w) ||
-        !read_integer(obj, "offset", 0, INT64_MAX, &origin->offset, w)) {
+        !read_integer(obj, "partition", 0, INT32_MAX, "an integer >= 0",
+                      &partition, w) ||
+        !read_integer(obj, "offset", 0, INT64_MAX, "an integer >= 0",
+                      &origin->offset, w)) {
         return false;
     }
     w->prefix = "";
@@ -306,17 +311,36 @@ static bool read_origin(const json_t *obj, record_origin_t *origin, why_t *w)
     return true;
 }
 
+/* The most attempts a record can count: one per tier of the longest
+ * schedule, and the first. */
+#define RECORD_ATTEMPTS_MAX (CONFIG_RETRY_TIERS_MAX + 1)
+
 static bool read_fields(json_t *root, record_t *r, why_t *w)
 {
     json_t *origin;
     int64_t attempt;
     size_t i;
 
+    /* The ids go into request headers and back into records: they are
+     * held to the same rules as when they first came in. */
     if (!read_string(root, "eventId", &r->event_id, w) ||
-        !read_string(root, "eventType", &r->event_type, w) ||
-        !read_integer(root, "tenantId", 1, INT64_MAX, &r->tenant_id, w) ||
-        !read_string(root, "subscriptionId", &r->subscription_id, w) ||
-        !read_integer(root, "attempt", 1, INT_MAX, &attempt, w) ||
+        !event_id_valid(r->event_id)) {
+        return fail(w, "eventId", "an event id (evt_..., header-safe)");
+    }
+    if (!read_string(root, "eventType", &r->event_type, w) ||
+        !event_type_known(r->event_type)) {
+        return fail(w, "eventType", "a known event type");
+    }
+    if (!read_string(root, "subscriptionId", &r->subscription_id, w) ||
+        strlen(r->subscription_id) > SUBSCRIPTION_ID_MAX) {
+        return fail(w, "subscriptionId", "a subscription id");
+    }
+    /* attempt 0: a delivery handed over at shutdown before it was sent. */
+    if (!read_integer(root, "tenantId", 1, INT64_MAX, "an integer >= 1",
+                      &r->tenant_id, w) ||
+        !read_integer(root, "attempt", 0, RECORD_ATTEMPTS_MAX,
+                      "an attempt count a retry schedule allows", &attempt,
+                      w) ||
         !read_time(root, "firstAttemptAtUtc", &r->first_attempt_ms, w) ||
         !read_time(root, "nextAttemptAtUtc", &r->next_attempt_ms, w)) {
         return false;

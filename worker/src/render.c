@@ -651,6 +651,33 @@ static int max_real_digits(json_t *v)
     return max;
 }
 
+void render_narrow(json_t *body, const subscription_t *sub)
+{
+    json_t *ctx = json_object_get(body, "customerContext");
+    json_t *data = json_object_get(body, "data");
+
+    if (json_is_object(ctx)) {
+        if (!sub->include_customer_context) {
+            json_object_del(ctx, "customer");
+            json_object_del(ctx, "location");
+        }
+        if (!sub->include_contact_details) {
+            json_object_del(ctx, "contact");
+        }
+        if (json_object_size(ctx) == 0) {
+            json_object_del(body, "customerContext");
+        }
+    }
+    if (json_is_object(data)) {
+        if (!sub->include_billing_details || !sub->billing_allowed) {
+            json_object_del(data, "billing");
+        }
+        if (!sub->include_summary_preview) {
+            json_object_del(data, "summaryPreview");
+        }
+    }
+}
+
 char *render_dump(const json_t *body, size_t *len)
 {
     /* jansson prints every real with one fixed precision (17 digits by

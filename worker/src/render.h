@@ -42,6 +42,15 @@ json_t *render_context_record(const char *const *fields,
 json_t *render_body(const event_t *ev, const subscription_t *sub,
                     const render_context_t *ctx, const char *delivery_id);
 
+/*
+ * Applies the subscription's current options to a body rendered earlier
+ * (a retry's): removes customer and location, contact, data.billing and
+ * data.summaryPreview when the subscription no longer allows them, and
+ * customerContext when no block is left. It only ever removes, so an
+ * option turned on since the first attempt does not add anything.
+ */
+void render_narrow(json_t *body, const subscription_t *sub);
+
 /* Serialises a body compactly (UTF-8, no escaping beyond JSON's). Returns a
  * new string the caller frees with free(), or NULL. */
 char *render_dump(const json_t *body, size_t *len);

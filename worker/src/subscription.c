@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 
 #include "sign.h"
+#include "text.h"
 
 /* Where an error goes, and the id that every message names. */
 typedef struct parse_ctx {
@@ -34,8 +35,15 @@ static int fail(const parse_ctx_t *pc, const char *fmt, ...)
     if (pc->errstr == NULL || pc->errstr_size == 0) {
         return -1;
     }
+    /* The id comes from Redis as it is: repaired to valid UTF-8 and cut to
+     * the longest id accepted, so that the message can always be logged. */
+    char *id =
+        pc->id != NULL
+            ? text_utf8_repair(pc->id, strnlen(pc->id, SUBSCRIPTION_ID_MAX))
+            : NULL;
     n = snprintf(pc->errstr, pc->errstr_size,
-                 "subscription %.80s: ", pc->id != NULL ? pc->id : "(no id)");
+                 "subscription %s: ", id != NULL ? id : "(no id)");
+    free(id);
     if (n < 0 || (size_t)n >= pc->errstr_size) {
         return -1;
     }
@@ -179,10 +187,28 @@ static int parse_id(const parse_ctx_t *pc, const json_t *root,
     if (id == NULL || id[0] == '\0') {
         return fail(pc, "subscriptionId is missing");
     }
+    if (strlen(id) > SUBSCRIPTION_ID_MAX) {
+        return fail(pc, "subscriptionId is longer than %d bytes",
+                    SUBSCRIPTION_ID_MAX);
+    }
     sub->id = strdup(id);
     if (sub->id == NULL) {
         return fail(pc, "out of memory");
     }
+    return 0;
+}
+
+/* "active" may be left out (active), but an explicit null is refused: a
+ * subscription whose state is unknown must not receive events. */
+static int parse_active(const parse_ctx_t *pc, const json_t *root,
+                        subscription_t *sub)
+{
+    json_t *v = json_object_get(root, "active");
+
+    if (v != NULL && !json_is_boolean(v)) {
+        return fail(pc, "active is not a boolean");
+    }
+    sub->active = v == NULL || json_is_true(v);
     return 0;
 }
 
@@ -321,7 +347,7 @@ int subscription_parse(const char *id, const char *json, size_t len,
     }
 
     if (parse_secrets(&pc, root, sub) != 0 ||
-        opt_bool(&pc, root, "active", true, &sub->active) != 0 ||
+        parse_active(&pc, root, sub) != 0 ||
         parse_filters(&pc, root, sub) != 0 ||
         opt_bool(&pc, root, "billingAllowed", false, &sub->billing_allowed) !=
             0 ||

@@ -16,6 +16,11 @@
  * most the Standard Webhooks secrets use. */
 #define SUBSCRIPTION_KEY_MAX 64
 
+/* Longest subscription id accepted. Ids travel whole into retry and
+ * dead-letter records and back, so a longer one is refused (the document
+ * is skipped as malformed) rather than cut. */
+#define SUBSCRIPTION_ID_MAX 128
+
 typedef struct subscription_key {
     unsigned char bytes[SUBSCRIPTION_KEY_MAX];
     size_t len;
