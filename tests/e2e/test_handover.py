@@ -77,6 +77,9 @@ def test_a_rebalance_while_a_retry_waits_does_not_stop_its_partition(case):
         later = target_event(tenant, 2)
         case.produce(topic, later)
         worker.wait_for_log("delivered", eventId=later["eventId"], timeout=WAIT)
+        # Nothing is left unresolved once both are delivered.
+        wait_metric(worker, "webhookd_unresolved_messages", lambda v: v == 0, WAIT,
+                    "every consumed message to be resolved")
     finally:
         member.leave()
     case.wait_committed(topic, 2)

@@ -70,6 +70,7 @@ static void test_ipv4_refused(void **state)
         {"100.127.255.255", true},
         {"169.254.0.1", true},     /* link-local */
         {"169.254.169.254", true}, /* cloud metadata */
+        {"168.63.129.16", true},   /* Azure platform endpoint */
         {"192.0.0.1", true},       /* IETF protocol assignments */
         {"198.18.0.1", true},      /* benchmarking, 198.18/15 */
         {"198.19.255.255", true},
@@ -130,6 +131,19 @@ static void test_ipv6_refused(void **state)
         {"64:ff9b::7f00:1", true},
         {"64:ff9b::a9fe:a9fe", true},
         {"64:ff9b::c0a8:101", true},
+        /* IPv4-compatible (deprecated), local-use NAT64, IETF protocol
+         * assignments (Teredo among them), documentation: refused
+         * whatever follows. */
+        {"::10.0.0.1", true},
+        {"::93.184.216.34", true},
+        {"64:ff9b:1::5db8:d822", true},
+        {"2001:0:4136:e378:8000:63bf:3fff:fdd2", true},
+        {"2001:db8::1", true},
+        {"2001:1ff::1", true},
+        /* 6to4: the IPv4 rules apply to the embedded address. */
+        {"2002:a00:1::1", true},
+        {"2002:7f00:1::1", true},
+        {"2002:a9fe:a9fe::1", true},
         /* Unique local fc00::/7. */
         {"fc00::1", true},
         {"fd00::1", true},
@@ -156,6 +170,8 @@ static void test_ipv6_allowed(void **state)
         /* Mapped and NAT64 forms of public IPv4 addresses. */
         {"::ffff:93.184.216.34", false},
         {"64:ff9b::5db8:d822", false},
+        {"2002:5db8:d822::1", false},
+        {"2001:200::1", false},
         /* Next to the refused ranges. */
         {"fbff:ffff::1", false},
         {"fe7f:ffff::1", false},

@@ -87,6 +87,7 @@ static bool v4_is_private(uint32_t a)
         {0x0A000000, 8},  /* 10/8 private */
         {0x64400000, 10}, /* 100.64/10 shared (CGNAT; some metadata) */
         {0x7F000000, 8},  /* loopback */
+        {0xA83F8110, 32}, /* 168.63.129.16, Azure's platform endpoint */
         {0xA9FE0000, 16}, /* link-local, 169.254.169.254 metadata */
         {0xAC100000, 12}, /* 172.16/12 private */
         {0xC0000000, 24}, /* IETF protocol assignments */
@@ -118,15 +119,29 @@ bool deliver_address_is_private(const struct sockaddr *sa)
                                              0, 0, 0, 0, 0xFF, 0xFF};
         static const uint8_t nat64[12] = {0, 0x64, 0xFF, 0x9B, 0, 0,
                                           0, 0,    0,    0,    0, 0};
-        static const uint8_t zero[15] = {0};
+        static const uint8_t nat64_local[6] = {0, 0x64, 0xFF, 0x9B, 0, 1};
+        static const uint8_t zero[12] = {0};
 
+        /* Forms that carry an IPv4 address: the IPv4 rules apply to it. */
         if (memcmp(b, v4mapped, 12) == 0 || memcmp(b, nat64, 12) == 0) {
-            uint32_t a = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
-                         (uint32_t)b[14] << 8 | b[15];
-            return v4_is_private(a);
+            return v4_is_private((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
+                                 (uint32_t)b[14] << 8 | b[15]);
         }
-        if (memcmp(b, zero, 15) == 0 && (b[15] == 0 || b[15] == 1)) {
-            return true; /* :: and ::1 */
+        if (b[0] == 0x20 && b[1] == 0x02) { /* 2002::/16, 6to4 */
+            return v4_is_private((uint32_t)b[2] << 24 | (uint32_t)b[3] << 16 |
+                                 (uint32_t)b[4] << 8 | b[5]);
+        }
+        if (memcmp(b, zero, 12) == 0) {
+            return true; /* ::, ::1 and the deprecated IPv4-compatible ::/96 */
+        }
+        if (memcmp(b, nat64_local, 6) == 0) {
+            return true; /* 64:ff9b:1::/48, local-use NAT64 */
+        }
+        if (b[0] == 0x20 && b[1] == 0x01 &&
+            ((b[2] & 0xFE) == 0 || (b[2] == 0x0D && b[3] == 0xB8))) {
+            /* 2001::/23 IETF assignments (Teredo among them) and the
+             * documentation prefix 2001:db8::/32. */
+            return true;
         }
         return (b[0] & 0xFE) == 0xFC ||                   /* fc00::/7 unique */
                (b[0] == 0xFE && (b[1] & 0xC0) == 0x80) || /* fe80::/10 */

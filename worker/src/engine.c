@@ -1281,6 +1281,7 @@ static void drop_held(engine_t *e, held_t **list,
 static void update_ready(engine_t *e)
 {
     metrics_set(G_READY, !e->stopping && !e->paused && cache_is_up(e->cache));
+    metrics_set(G_UNRESOLVED, (int64_t)offsets_unresolved(e->offsets));
     metrics_set(G_LAST_LOOP_MS, clock_wall_ms());
 }
 

@@ -82,6 +82,9 @@ static const struct {
                                "Kafka partitions assigned to this worker."},
     [G_LAST_LOOP_MS] = {"webhookd_last_loop_timestamp_ms",
                         "Wall-clock time of the worker loop's last turn."},
+    [G_UNRESOLVED] = {"webhookd_unresolved_messages",
+                      "Consumed messages not yet delivered, dropped or "
+                      "handed off; their offsets are not committed."},
 };
 
 static const char *const result_names[RESULT__COUNT] = {

@@ -40,6 +40,7 @@ typedef enum metric_gauge {
     G_READY,
     G_ASSIGNED_PARTITIONS,
     G_LAST_LOOP_MS, /* wall-clock ms of the worker loop's last turn */
+    G_UNRESOLVED,   /* consumed messages whose work is not all resolved */
     G__COUNT
 } metric_gauge_t;
 
