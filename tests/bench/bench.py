@@ -320,29 +320,46 @@ class Snapshot:
         }
 
 
-class RssSampler(threading.Thread):
-    """Samples webhookd's resident memory every 100 ms while it runs.
+class Sampler(threading.Thread):
+    """Takes a reading every 100 ms until stop(); read() returns a number,
+    None to skip this turn, or raises OSError once there is nothing left to
+    read (the process is gone)."""
+
+    def __init__(self, name: str):
+        super().__init__(name=name, daemon=True)
+        self.samples: list[int] = []
+        self._done = threading.Event()
+
+    def read(self) -> int | None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        while not self._done.wait(0.1):
+            try:
+                value = self.read()
+            except OSError:
+                return
+            if value is not None:
+                self.samples.append(value)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join(5)
+
+
+class RssSampler(Sampler):
+    """Samples webhookd's resident memory while it runs.
 
     VmHWM already gives the peak; the samples add the average and show
     whether memory still grows at the end of the run.
     """
 
     def __init__(self, pid: int):
-        super().__init__(name="rss-sampler", daemon=True)
+        super().__init__("rss-sampler")
         self.pid = pid
-        self.samples: list[int] = []
-        self._done = threading.Event()
 
-    def run(self) -> None:
-        while not self._done.wait(0.1):
-            try:
-                self.samples.append(status_kib(self.pid, "VmRSS"))
-            except OSError:
-                return
-
-    def stop(self) -> None:
-        self._done.set()
-        self.join(5)
+    def read(self) -> int | None:
+        return status_kib(self.pid, "VmRSS")
 
 
 # ---- nginx ------------------------------------------------------------------
@@ -911,29 +928,23 @@ HELD_EVENTS = int(os.environ.get("BENCH_HELD_EVENTS", "10000"))
 HELD_DELAY_S = float(os.environ.get("BENCH_HELD_DELAY", "1.0"))
 
 
-class InflightSampler(threading.Thread):
-    """Reads webhookd_inflight_deliveries from /metrics every 100 ms."""
+class InflightSampler(Sampler):
+    """Reads webhookd_inflight_deliveries from /metrics."""
 
     def __init__(self, addr: str):
-        super().__init__(name="inflight-sampler", daemon=True)
+        super().__init__("inflight-sampler")
         self.addr = addr
-        self.samples: list[int] = []
-        self._done = threading.Event()
 
-    def run(self) -> None:
-        while not self._done.wait(0.1):
-            try:
-                with urllib.request.urlopen(f"http://{self.addr}/metrics", timeout=2) as r:
-                    text = r.read().decode()
-            except OSError:
-                continue
-            for line in text.splitlines():
-                if line.startswith("webhookd_inflight_deliveries "):
-                    self.samples.append(int(float(line.split()[1])))
-
-    def stop(self) -> None:
-        self._done.set()
-        self.join(5)
+    def read(self) -> int | None:
+        try:
+            with urllib.request.urlopen(f"http://{self.addr}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            return None  # not answering this turn; try again
+        for line in text.splitlines():
+            if line.startswith("webhookd_inflight_deliveries "):
+                return int(float(line.split()[1]))
+        return None
 
 
 def run_held(kafka: KafkaBroker, redis: RedisServer, tenant: int) -> dict:
